@@ -1,0 +1,237 @@
+//! Services: what the server *does* with the bytes it receives.
+//!
+//! A service never touches a socket. The loop decodes frames (see
+//! [`crate::framing`]) and calls the service with each one; the service
+//! answers by writing messages into an [`Outbox`]; the loop then frames the
+//! messages and queues them on the right connections (or sends them as
+//! datagrams). That split keeps every service a plain struct that can be
+//! tested with byte slices:
+//!
+//! ```
+//! use sockloop::service::{Service, Outbox, To, Count};
+//! let mut count = Count;
+//! let mut out = Outbox::default();
+//! count.on_frame("127.0.0.1:5000".parse().unwrap(), b"mississippi", &mut out);
+//! assert_eq!(out.messages().collect::<Vec<_>>(), vec![(To::Sender, &b"4"[..])]);
+//! ```
+//!
+//! To add a service, implement [`Service`] and hand it to
+//! [`crate::Server::builder`]'s `listen_with` (see `examples/`).
+
+mod chat;
+mod count;
+mod echo;
+mod upper;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::framing::Framing;
+
+pub use chat::{Chat, UdpRoom};
+pub use count::Count;
+pub use echo::Echo;
+pub use upper::{uppercase_into, Upper};
+
+/// The services `sockloop serve` knows by name.
+pub const NAMES: [&str; 4] = ["upper", "echo", "count", "chat"];
+
+/// A service: bytes or frames in, messages out, no I/O.
+///
+/// One value serves one listener: every connection of that listener (and,
+/// for UDP, every sender) shares it, so state that belongs to the whole
+/// listener — a chat room — lives here. Methods are told who the peer is.
+pub trait Service {
+    /// The framing a TCP listener of this service uses when its address
+    /// names none (SPEC §2).
+    fn default_framing(&self) -> Framing {
+        Framing::Line
+    }
+
+    /// A TCP connection was accepted.
+    fn on_connect(&mut self, _peer: SocketAddr, _out: &mut Outbox) {}
+
+    /// `raw` framing: the bytes one read returned, after any bytes this
+    /// method left unconsumed last time. Returns how many it consumed; the
+    /// loop holds the rest and hands them back, in front of the next read.
+    /// `at_eof` says no more bytes will come: consume everything.
+    ///
+    /// The default treats the bytes as one frame.
+    fn on_bytes(
+        &mut self,
+        peer: SocketAddr,
+        bytes: &[u8],
+        _at_eof: bool,
+        out: &mut Outbox,
+    ) -> usize {
+        self.on_frame(peer, bytes, out);
+        bytes.len()
+    }
+
+    /// A whole frame from a TCP connection (`line` or `len32` framing).
+    fn on_frame(&mut self, peer: SocketAddr, frame: &[u8], out: &mut Outbox);
+
+    /// A TCP connection is gone (closed by either side or by a limit).
+    fn on_disconnect(&mut self, _peer: SocketAddr, _out: &mut Outbox) {}
+
+    /// A UDP datagram. `now` is the loop's clock, for services that keep
+    /// time (chat membership). The default treats it as one frame.
+    fn on_datagram(&mut self, peer: SocketAddr, datagram: &[u8], _now: Instant, out: &mut Outbox) {
+        self.on_frame(peer, datagram, out);
+    }
+}
+
+/// Where a message in an [`Outbox`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum To {
+    /// Back to the peer the service was called for.
+    Sender,
+    /// To every *other* connection of the same TCP listener (a chat room).
+    Others,
+    /// To this address, as a datagram (UDP services).
+    Addr(SocketAddr),
+}
+
+/// The messages a service call produced, in order.
+///
+/// All payloads live in one byte buffer and the list holds ranges into it,
+/// so the loop can reuse one `Outbox` for every call: after warm-up,
+/// filling it allocates nothing.
+#[derive(Default, Debug)]
+pub struct Outbox {
+    bytes: Vec<u8>,
+    messages: Vec<(To, u32, u32)>,
+}
+
+impl Outbox {
+    /// A message to the peer.
+    pub fn reply(&mut self, payload: &[u8]) {
+        self.push(To::Sender, |buf| buf.extend_from_slice(payload));
+    }
+
+    /// A message to the peer, written straight into the outbox by `fill`
+    /// (saves building it in a buffer of its own first).
+    pub fn reply_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
+        self.push(To::Sender, fill);
+    }
+
+    /// A message to every other connection of this TCP listener.
+    pub fn to_others(&mut self, payload: &[u8]) {
+        self.push(To::Others, |buf| buf.extend_from_slice(payload));
+    }
+
+    /// Like [`Outbox::to_others`], written straight in by `fill`.
+    pub fn to_others_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
+        self.push(To::Others, fill);
+    }
+
+    /// One datagram to each of `addrs`. The payload is stored once,
+    /// however many addresses share it.
+    pub fn to_addrs_with(
+        &mut self,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let start = self.bytes.len();
+        fill(&mut self.bytes);
+        let (start, end) = (offset(start), offset(self.bytes.len()));
+        self.messages
+            .extend(addrs.into_iter().map(|a| (To::Addr(a), start, end)));
+    }
+
+    fn push(&mut self, to: To, fill: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        fill(&mut self.bytes);
+        self.messages.push((to, offset(start), offset(self.bytes.len())));
+    }
+
+    /// The messages, in the order they were written.
+    pub fn messages(&self) -> impl Iterator<Item = (To, &[u8])> + '_ {
+        self.messages
+            .iter()
+            .map(|&(to, s, e)| (to, &self.bytes[s as usize..e as usize]))
+    }
+
+    /// How many messages are waiting.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether no message is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Forget every message, keeping the memory for the next call.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.messages.clear();
+    }
+}
+
+/// Outbox offsets are u32: one service call sees at most one read or one
+/// frame (bounded by `--max-frame`), far below 4 GiB.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Settings a named service needs from the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceOptions {
+    /// A UDP chat member silent this long is dropped.
+    pub udp_member_ttl: std::time::Duration,
+    /// The most members a UDP chat room holds.
+    pub udp_max_members: usize,
+}
+
+/// The service called `name` (one of [`NAMES`]), for a listener.
+pub fn by_name(name: &str, opts: &ServiceOptions) -> Option<Box<dyn Service>> {
+    Some(match name {
+        "upper" => Box::new(Upper),
+        "echo" => Box::new(Echo),
+        "count" => Box::new(Count),
+        "chat" => Box::new(Chat::new(opts.udp_member_ttl, opts.udp_max_members)),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_keeps_order_and_shares_relay_payload() {
+        let mut out = Outbox::default();
+        out.reply(b"a");
+        out.to_others(b"b");
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:1001".parse().unwrap();
+        out.to_addrs_with([a, b], |v| v.extend_from_slice(b"cc"));
+        let got: Vec<_> = out.messages().collect();
+        assert_eq!(
+            got,
+            vec![
+                (To::Sender, &b"a"[..]),
+                (To::Others, &b"b"[..]),
+                (To::Addr(a), &b"cc"[..]),
+                (To::Addr(b), &b"cc"[..])
+            ]
+        );
+        // The relayed payload is stored once.
+        assert_eq!(out.bytes.len(), 4);
+        out.clear();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn names_resolve() {
+        let opts = ServiceOptions {
+            udp_member_ttl: std::time::Duration::from_secs(1),
+            udp_max_members: 2,
+        };
+        for n in NAMES {
+            assert!(by_name(n, &opts).is_some(), "{n}");
+        }
+        assert!(by_name("daytime", &opts).is_none());
+    }
+}
