@@ -1,1 +1,195 @@
-fn main(){}
+//! The `sockloop` command line (SPEC §3). Only argument parsing and exit
+//! codes live here: usage errors exit 2 (clap's own, or ours through
+//! clap), runtime errors exit 1 with one `error: ...` line.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use sockloop::addr::{Endpoint, ListenSpec};
+use sockloop::client::{self, ChatArgs, SendArgs};
+use sockloop::load::{self, LoadConfig};
+use sockloop::{Framing, Options, Server};
+
+#[derive(Parser)]
+#[command(name = "sockloop", version, about = "A single-threaded nonblocking socket server, its clients and a load generator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve upper, echo, count and chat over TCP and UDP from one loop.
+    Serve(ServeArgs),
+    /// Send each line of stdin, print each reply.
+    Send {
+        /// tcp://HOST:PORT or udp://HOST:PORT
+        endpoint: Endpoint,
+        /// TCP framing of requests and replies.
+        #[arg(long, default_value = "line")]
+        framing: Framing,
+        /// Seconds to wait for each reply.
+        #[arg(long, default_value = "5", value_parser = secs)]
+        timeout: Duration,
+    },
+    /// Join a chat room: typed lines are sent, the room's lines printed.
+    Chat {
+        /// tcp://HOST:PORT or udp://HOST:PORT
+        endpoint: Endpoint,
+    },
+    /// Drive an echo-like service with many connections and report.
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// SERVICE=PROTO://HOST:PORT[?framing=raw|line|len32]; repeatable.
+    /// Default: upper=tcp://127.0.0.1:12000 and upper=udp://127.0.0.1:12000.
+    #[arg(long = "listen", value_name = "SPEC")]
+    listen: Vec<ListenSpec>,
+    /// Connections past this are closed right after accept.
+    #[arg(long, default_value = "100000")]
+    max_conns: usize,
+    /// Close a TCP connection idle this long (0 = never).
+    #[arg(long, default_value = "300", value_parser = secs)]
+    idle_timeout: Duration,
+    /// Longest frame accepted, in bytes.
+    #[arg(long, default_value = "65536", value_parser = clap::value_parser!(u32).range(1..))]
+    max_frame: u32,
+    /// Unsent reply bytes per connection above which reading pauses.
+    #[arg(long, default_value = "262144")]
+    write_buffer: usize,
+    /// Drop a UDP chat member silent this long.
+    #[arg(long, default_value = "300", value_parser = secs)]
+    udp_member_ttl: Duration,
+    /// Most members of a UDP chat room.
+    #[arg(long, default_value = "1024")]
+    udp_max_members: usize,
+    /// Print a counters line on stderr this often (0 = never).
+    #[arg(long, default_value = "0", value_parser = secs)]
+    stats: Duration,
+    /// On SIGINT/SIGTERM, deliver owed replies for up to this long.
+    #[arg(long, default_value = "5", value_parser = secs)]
+    grace: Duration,
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// tcp://HOST:PORT of an echo-like service.
+    endpoint: Endpoint,
+    /// Connections to open.
+    #[arg(long, default_value = "10")]
+    conns: usize,
+    /// Bytes per message.
+    #[arg(long, default_value = "64", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    size: u32,
+    /// Seconds to run (with --idle: to hold the connections once open).
+    #[arg(long, default_value = "10", value_parser = secs)]
+    duration: Duration,
+    /// Messages in flight per connection.
+    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pipeline: u32,
+    /// Total messages per second (default: as fast as replies come).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// New connections per second while ramping up.
+    #[arg(long, default_value = "5000")]
+    connect_rate: f64,
+    /// Open and hold connections without traffic.
+    #[arg(long)]
+    idle: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Seconds, whole or fractional, as a Duration.
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(v).map_err(|_| format!("'{s}' is not a number of seconds ≥ 0"))
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Send { endpoint, framing, timeout } => client::send(&SendArgs { endpoint, framing, timeout }),
+        Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
+        Command::Load(a) => load_cmd(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let specs = if args.listen.is_empty() {
+        vec![
+            "upper=tcp://127.0.0.1:12000".parse::<ListenSpec>()?,
+            "upper=udp://127.0.0.1:12000".parse::<ListenSpec>()?,
+        ]
+    } else {
+        args.listen
+    };
+    let opts = Options {
+        max_conns: args.max_conns,
+        idle_timeout: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout),
+        max_frame: args.max_frame as usize,
+        write_buffer: args.write_buffer,
+        udp_member_ttl: args.udp_member_ttl,
+        udp_max_members: args.udp_max_members,
+        stats_every: (!args.stats.is_zero()).then_some(args.stats),
+        grace: args.grace,
+    };
+    match sockloop::sys::raise_fd_limit() {
+        Ok(limit) => {
+            log::info!("open-file limit: {limit}");
+            if (limit as usize) < opts.max_conns {
+                log::warn!(
+                    "the open-file limit ({limit}) is below --max-conns ({}): it, not --max-conns, caps connections at about {}",
+                    opts.max_conns,
+                    limit.saturating_sub(16)
+                );
+            }
+        }
+        Err(e) => log::warn!("cannot read or raise the open-file limit: {e}"),
+    }
+    let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    for (service, endpoint) in server.listeners() {
+        let _ = writeln!(out, "listening {service} {} {}", endpoint.proto, endpoint.addr);
+    }
+    let _ = writeln!(out, "The server is ready to receive");
+    let _ = out.flush();
+    drop(out);
+    server.run().map_err(|e| format!("poll loop: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
+    let cfg = LoadConfig {
+        endpoint: a.endpoint,
+        conns: a.conns,
+        size: a.size as usize,
+        duration: a.duration,
+        pipeline: a.pipeline as usize,
+        rate: a.rate,
+        connect_rate: a.connect_rate,
+        idle: a.idle,
+    };
+    let report = load::run(&cfg)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

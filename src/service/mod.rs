@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use crate::framing::Framing;
 
-pub use chat::{Chat, UdpRoom};
+pub use chat::{Chat, UdpRoom, LEAVE};
 pub use count::Count;
 pub use echo::Echo;
 pub use upper::{uppercase_into, Upper};

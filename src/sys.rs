@@ -1,0 +1,41 @@
+//! The one thing the standard library and mio do not wrap: the open-file
+//! limit. Every socket is a file descriptor, so this limit, not
+//! `--max-conns`, is the real cap on connections.
+
+use std::io;
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit now
+/// in force. Raising the hard limit needs privileges we do not assume.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass, which lives on our
+    // stack for the whole call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        lim = raised;
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
+/// Whether an `accept` error means the process or system ran out of file
+/// descriptors (`EMFILE`, `ENFILE`) — or the kernel of buffers for a new
+/// socket (`ENOBUFS`, `ENOMEM`): all of which pass once sockets close.
+pub fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
