@@ -88,7 +88,8 @@ pub struct Conn {
     pub peer_fin: bool,
     /// Queued for a flush at the end of this event (chat recipients).
     pub dirty: bool,
-    /// Over `--write-buffer` as a chat recipient: to be disconnected.
+    /// Went over `--write-buffer` as a chat recipient: disconnected at the
+    /// end of this event unless writing brings it back under.
     pub doomed: bool,
 }
 
@@ -138,6 +139,9 @@ impl Conn {
 /// busy, drains and becomes busy again does not go to the allocator.
 #[derive(Debug, Default)]
 pub struct BufPool {
+    // The boxes themselves are what is pooled: handing one out must not
+    // allocate, and a connection holds exactly this box.
+    #[allow(clippy::vec_box)]
     free: Vec<Box<ConnBufs>>,
 }
 

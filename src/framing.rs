@@ -211,6 +211,9 @@ impl fmt::Display for Framing {
     }
 }
 
+/// Frames copied out of a buffer.
+pub type Frames = Vec<Vec<u8>>;
+
 /// Every frame in `buf`, in order, with the bytes left over — the decoding
 /// loop in one place, for clients and tests that hold a whole buffer.
 /// Stops at the first frame that is too long, returning `Err` with the
@@ -220,7 +223,7 @@ pub fn decode_all(
     buf: &[u8],
     max_frame: usize,
     at_eof: bool,
-) -> Result<(Vec<Vec<u8>>, usize), Vec<Vec<u8>>> {
+) -> Result<(Frames, usize), Frames> {
     let mut frames = Vec::new();
     let mut pos = 0;
     loop {

@@ -32,6 +32,7 @@
 //! [`on_timer`](Server::on_timer) after each poll. `examples/embed.rs`
 //! shows it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -139,8 +140,16 @@ struct Listener {
 /// services of your own.
 pub struct Builder {
     opts: Options,
-    listeners: Vec<(String, Endpoint, Option<Framing>, Box<dyn Service>)>,
+    listeners: Vec<ListenerPlan>,
     error: Option<String>,
+}
+
+/// A listener to bind: its name, address, framing asked for, and service.
+struct ListenerPlan {
+    name: String,
+    endpoint: Endpoint,
+    framing: Option<Framing>,
+    service: Box<dyn Service>,
 }
 
 impl Builder {
@@ -151,7 +160,12 @@ impl Builder {
             udp_max_members: self.opts.udp_max_members,
         };
         match service::by_name(&spec.service, &opts) {
-            Some(s) => self.listeners.push((spec.service.clone(), spec.endpoint, spec.framing, s)),
+            Some(service) => self.listeners.push(ListenerPlan {
+                name: spec.service.clone(),
+                endpoint: spec.endpoint,
+                framing: spec.framing,
+                service,
+            }),
             None => self.error = Some(format!("unknown service '{}'", spec.service)),
         }
         self
@@ -166,7 +180,12 @@ impl Builder {
         framing: Option<Framing>,
         service: Box<dyn Service>,
     ) -> Self {
-        self.listeners.push((name.to_string(), endpoint, framing, service));
+        self.listeners.push(ListenerPlan {
+            name: name.to_string(),
+            endpoint,
+            framing,
+            service,
+        });
         self
     }
 
@@ -177,7 +196,7 @@ impl Builder {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         let mut listeners = Vec::with_capacity(self.listeners.len());
-        for (name, endpoint, framing, service) in self.listeners {
+        for ListenerPlan { name, endpoint, framing, service } in self.listeners {
             let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}"));
             let (socket, local) = match endpoint.proto {
                 Proto::Tcp => {
@@ -215,8 +234,7 @@ impl Builder {
             outbox: Outbox::default(),
             pool: BufPool::default(),
             deadlines: Deadlines::default(),
-            dirty: Vec::new(),
-            doomed: Vec::new(),
+            dirty: VecDeque::new(),
             counters: Arc::new(Counters::default()),
             epoch: now,
             now,
@@ -274,12 +292,10 @@ pub struct Server {
     outbox: Outbox,
     pool: BufPool,
     deadlines: Deadlines,
-    /// Connections with new bytes queued by someone else's event (chat
-    /// recipients): written before this event's handling returns.
-    dirty: Vec<usize>,
-    /// Chat recipients over `--write-buffer`: closed before this event's
-    /// handling returns.
-    doomed: Vec<usize>,
+    /// Connections to drive again before this event's handling returns,
+    /// first in first out: chat recipients with new bytes, and a chat
+    /// sender that yielded after a read so its recipients write first.
+    dirty: VecDeque<usize>,
     counters: Arc<Counters>,
     epoch: Instant,
     now: Instant,
@@ -554,6 +570,15 @@ impl Server {
                     if conn.may_read && conn.pending_out() <= hw {
                         if !self.read_once(key) {
                             return;
+                        }
+                        if !self.dirty.is_empty() {
+                            // That read went out to other connections (chat).
+                            // Let them write, and be judged slow or not,
+                            // before this one reads again: a recipient then
+                            // holds at most one read's fan-out more than
+                            // --write-buffer. settle() comes back to us.
+                            self.mark_dirty(key);
+                            break;
                         }
                         continue; // answer what was read, then read again
                     }
@@ -838,7 +863,7 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(key) {
             if !conn.dirty {
                 conn.dirty = true;
-                self.dirty.push(key);
+                self.dirty.push_back(key);
             }
         }
     }
@@ -919,42 +944,42 @@ impl Server {
                 continue;
             }
             let Some(conn) = self.conns.get_mut(m) else { continue };
-            if conn.state != State::Open || conn.doomed {
+            if conn.state != State::Open {
                 continue;
             }
             let out = &mut conn.bufs_mut(&mut self.pool).out;
             out.push_shared(Rc::clone(&frame));
             self.counters.pending_out.add(frame.len() as u64);
+            self.counters.peak_conn_pending.max(out.len() as u64);
+            // Over the mark now is not yet too slow: one read can fan out
+            // many messages before this recipient had a chance to write.
+            // settle() writes first, and cuts it off only if still over.
             if out.len() > hw {
-                // A recipient that does not keep up is cut off rather than
-                // allowed to stall the room or grow without bound.
                 conn.doomed = true;
-                self.doomed.push(m);
-            } else if !conn.dirty {
+            }
+            if !conn.dirty {
                 conn.dirty = true;
-                self.dirty.push(m);
+                self.dirty.push_back(m);
             }
         }
     }
 
-    /// Finish what this event started for other connections: close doomed
-    /// chat recipients, then write to every connection with new bytes.
+    /// Finish what this event started for other connections: drive every
+    /// connection marked dirty, in order, and cut off each chat recipient
+    /// still over `--write-buffer` once it has written what it could — a
+    /// reader that does not keep up is disconnected rather than allowed to
+    /// stall the room or grow without bound (SPEC §3).
     fn settle(&mut self) {
-        loop {
-            if let Some(k) = self.doomed.pop() {
-                if self.conns.get(k).is_some_and(|c| c.doomed) {
-                    let hw = self.opts.write_buffer;
-                    self.close(k, Why(&format_args!("chat recipient over --write-buffer ({hw} bytes unread)")));
-                }
-            } else if let Some(k) = self.dirty.pop() {
-                if let Some(c) = self.conns.get_mut(k) {
-                    if c.dirty {
-                        c.dirty = false;
-                        self.drive(k);
-                    }
-                }
-            } else {
-                return;
+        let hw = self.opts.write_buffer;
+        while let Some(k) = self.dirty.pop_front() {
+            match self.conns.get_mut(k) {
+                Some(c) if c.dirty => c.dirty = false,
+                _ => continue,
+            }
+            self.drive(k);
+            let Some(c) = self.conns.get_mut(k) else { continue };
+            if std::mem::take(&mut c.doomed) && c.pending_out() > hw {
+                self.close(k, Why(&format_args!("chat recipient over --write-buffer ({hw} bytes unread)")));
             }
         }
     }
