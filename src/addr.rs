@@ -51,13 +51,17 @@ impl fmt::Display for Endpoint {
 impl FromStr for Endpoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (proto, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("'{s}' is not PROTO://HOST:PORT (for example tcp://127.0.0.1:12000)"))?;
+        let (proto, rest) = s.split_once("://").ok_or_else(|| {
+            format!("'{s}' is not PROTO://HOST:PORT (for example tcp://127.0.0.1:12000)")
+        })?;
         let proto = match proto {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
-            other => return Err(format!("unknown protocol '{other}' in '{s}' (expected tcp or udp)")),
+            other => {
+                return Err(format!(
+                    "unknown protocol '{other}' in '{s}' (expected tcp or udp)"
+                ))
+            }
         };
         Ok(Endpoint {
             proto,
@@ -72,13 +76,17 @@ pub fn parse_host_port(s: &str) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("'{s}' is not HOST:PORT (IPv6 in brackets: [::1]:7000)"));
+        return Err(format!(
+            "'{s}' is not HOST:PORT (IPv6 in brackets: [::1]:7000)"
+        ));
     };
     if port.parse::<u16>().is_err() {
         return Err(format!("bad port '{port}' in '{s}' (expected 0 to 65535)"));
     }
     if host.is_empty() || host.contains(':') || host.contains('[') {
-        return Err(format!("bad host '{host}' in '{s}' (IPv6 in brackets: [::1]:7000)"));
+        return Err(format!(
+            "bad host '{host}' in '{s}' (IPv6 in brackets: [::1]:7000)"
+        ));
     }
     match s.to_socket_addrs() {
         Ok(mut addrs) => addrs
@@ -121,7 +129,9 @@ impl FromStr for ListenSpec {
             Some(q) => {
                 let f = q
                     .strip_prefix("framing=")
-                    .ok_or_else(|| format!("unknown option '{q}' in '{s}' (expected framing=raw|line|len32)"))?
+                    .ok_or_else(|| {
+                        format!("unknown option '{q}' in '{s}' (expected framing=raw|line|len32)")
+                    })?
                     .parse::<Framing>()?;
                 if endpoint.proto == Proto::Udp {
                     return Err(format!("'{s}': framing applies to tcp listeners only (a datagram is its own frame)"));

@@ -65,11 +65,19 @@ pub fn send(args: &SendArgs) -> Result<ExitCode, String> {
         Proto::Tcp => send_tcp(args, &mut stdin.lock(), &mut stdout.lock())?,
         Proto::Udp => send_udp(args, &mut stdin.lock(), &mut stdout.lock())?,
     };
-    Ok(if lost == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if lost == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Over one TCP connection; returns how many replies were lost.
-pub fn send_tcp(args: &SendArgs, input: &mut impl BufRead, out: &mut impl Write) -> Result<usize, String> {
+pub fn send_tcp(
+    args: &SendArgs,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> Result<usize, String> {
     let ep = &args.endpoint;
     let mut stream =
         TcpStream::connect_timeout(&ep.addr, args.timeout).map_err(|e| connect_error(ep, &e))?;
@@ -102,16 +110,25 @@ pub fn send_tcp(args: &SendArgs, input: &mut impl BufRead, out: &mut impl Write)
                         buf.drain(..consumed);
                         break;
                     }
-                    Decoded::TooLong => return Err(format!("{ep}: reply longer than {MAX_REPLY} bytes")),
+                    Decoded::TooLong => {
+                        return Err(format!("{ep}: reply longer than {MAX_REPLY} bytes"))
+                    }
                     Decoded::NeedMore => {}
                 }
             }
             match stream.read(&mut chunk) {
                 Ok(0) => {
-                    return Err(format!("{ep}: the server closed the connection before replying"));
+                    return Err(format!(
+                        "{ep}: the server closed the connection before replying"
+                    ));
                 }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     eprintln!("error: no reply within {:?} from {ep}", args.timeout);
                     lost += 1;
                     break;
@@ -138,7 +155,11 @@ fn udp_socket_for(ep: &Endpoint) -> Result<UdpSocket, String> {
 }
 
 /// One datagram per line; returns how many replies were lost.
-pub fn send_udp(args: &SendArgs, input: &mut impl BufRead, out: &mut impl Write) -> Result<usize, String> {
+pub fn send_udp(
+    args: &SendArgs,
+    input: &mut impl BufRead,
+    out: &mut impl Write,
+) -> Result<usize, String> {
     let ep = &args.endpoint;
     let sock = udp_socket_for(ep)?;
     sock.set_read_timeout(Some(args.timeout))
@@ -150,12 +171,19 @@ pub fn send_udp(args: &SendArgs, input: &mut impl BufRead, out: &mut impl Write)
         sock.send(&line).map_err(|e| format!("{ep}: send: {e}"))?;
         match sock.recv(&mut buf) {
             Ok(n) => print_reply(out, &buf[..n])?,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 eprintln!("error: no reply within {:?} from {ep}", args.timeout);
                 lost += 1;
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(format!("{ep}: connection refused (nothing listening there)"));
+                return Err(format!(
+                    "{ep}: connection refused (nothing listening there)"
+                ));
             }
             Err(e) => return Err(format!("{ep}: receive: {e}")),
         }
@@ -247,7 +275,11 @@ fn print_room_tcp(reader: &mut impl Read, out: &mut impl Write) -> io::Result<()
         while let Decoded::Frame { payload, consumed } =
             Framing::Line.decode(&buf[used..], usize::MAX - 2, n == 0)
         {
-            writeln!(out, "{}", escape_for_terminal(&buf[used + payload.start..used + payload.end]))?;
+            writeln!(
+                out,
+                "{}",
+                escape_for_terminal(&buf[used + payload.start..used + payload.end])
+            )?;
             used += consumed;
         }
         out.flush()?;
@@ -314,7 +346,10 @@ mod tests {
         while next_line(&mut input, &mut line).unwrap() {
             got.push(line.clone());
         }
-        assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec(), b"last".to_vec()]);
+        assert_eq!(
+            got,
+            vec![b"one".to_vec(), b"two".to_vec(), b"last".to_vec()]
+        );
     }
 
     #[test]

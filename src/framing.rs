@@ -256,44 +256,86 @@ mod tests {
 
     #[test]
     fn line_at_eof_without_newline_is_a_frame() {
-        assert_eq!(frames(Framing::Line, b"a\nlast", 100, true), vec![b"a".to_vec(), b"last".to_vec()]);
-        assert_eq!(frames(Framing::Line, b"last\r", 100, true), vec![b"last".to_vec()]);
+        assert_eq!(
+            frames(Framing::Line, b"a\nlast", 100, true),
+            vec![b"a".to_vec(), b"last".to_vec()]
+        );
+        assert_eq!(
+            frames(Framing::Line, b"last\r", 100, true),
+            vec![b"last".to_vec()]
+        );
         assert!(frames(Framing::Line, b"", 100, true).is_empty());
     }
 
     #[test]
     fn line_limit_is_exact() {
         // Content of exactly max bytes is fine, with or without `\r`.
-        assert_eq!(frames(Framing::Line, b"abcd\n", 4, false), vec![b"abcd".to_vec()]);
-        assert_eq!(frames(Framing::Line, b"abcd\r\n", 4, false), vec![b"abcd".to_vec()]);
+        assert_eq!(
+            frames(Framing::Line, b"abcd\n", 4, false),
+            vec![b"abcd".to_vec()]
+        );
+        assert_eq!(
+            frames(Framing::Line, b"abcd\r\n", 4, false),
+            vec![b"abcd".to_vec()]
+        );
         // One more is refused, with the newline or before it arrives.
         assert_eq!(Framing::Line.decode(b"abcde\n", 4, false), Decoded::TooLong);
         assert_eq!(Framing::Line.decode(b"abcde", 4, false), Decoded::TooLong);
         // max + 1 bytes ending in `\r` may still be a line of max bytes.
         assert_eq!(Framing::Line.decode(b"abcd\r", 4, false), Decoded::NeedMore);
         assert_eq!(Framing::Line.decode(b"abcd\rx", 4, false), Decoded::TooLong);
-        assert_eq!(Framing::Line.decode(b"abcd\r", 4, true), Decoded::Frame { payload: 0..4, consumed: 5 });
+        assert_eq!(
+            Framing::Line.decode(b"abcd\r", 4, true),
+            Decoded::Frame {
+                payload: 0..4,
+                consumed: 5
+            }
+        );
     }
 
     #[test]
     fn len32_reads_python_struct_pack_header() {
         // struct.pack('!I', 5) + b'hello'
         let wire = b"\x00\x00\x00\x05hello\x00\x00\x00\x00";
-        assert_eq!(frames(Framing::Len32, wire, 10, false), vec![b"hello".to_vec(), b"".to_vec()]);
-        assert_eq!(Framing::Len32.decode(b"\x00\x00\x00\x05hel", 10, false), Decoded::NeedMore);
-        assert_eq!(Framing::Len32.decode(b"\x00\x00", 10, true), Decoded::NeedMore);
+        assert_eq!(
+            frames(Framing::Len32, wire, 10, false),
+            vec![b"hello".to_vec(), b"".to_vec()]
+        );
+        assert_eq!(
+            Framing::Len32.decode(b"\x00\x00\x00\x05hel", 10, false),
+            Decoded::NeedMore
+        );
+        assert_eq!(
+            Framing::Len32.decode(b"\x00\x00", 10, true),
+            Decoded::NeedMore
+        );
     }
 
     #[test]
     fn len32_refuses_from_header_alone() {
-        assert_eq!(Framing::Len32.decode(b"\x00\x00\x00\x0b", 10, false), Decoded::TooLong);
-        assert_eq!(Framing::Len32.decode(b"\xff\xff\xff\xff", 10, false), Decoded::TooLong);
-        assert!(matches!(Framing::Len32.decode(b"\x00\x00\x00\x0a0123456789", 10, false), Decoded::Frame { .. }));
+        assert_eq!(
+            Framing::Len32.decode(b"\x00\x00\x00\x0b", 10, false),
+            Decoded::TooLong
+        );
+        assert_eq!(
+            Framing::Len32.decode(b"\xff\xff\xff\xff", 10, false),
+            Decoded::TooLong
+        );
+        assert!(matches!(
+            Framing::Len32.decode(b"\x00\x00\x00\x0a0123456789", 10, false),
+            Decoded::Frame { .. }
+        ));
     }
 
     #[test]
     fn raw_takes_everything() {
-        assert_eq!(Framing::Raw.decode(b"a\nb", 1, false), Decoded::Frame { payload: 0..3, consumed: 3 });
+        assert_eq!(
+            Framing::Raw.decode(b"a\nb", 1, false),
+            Decoded::Frame {
+                payload: 0..3,
+                consumed: 3
+            }
+        );
         assert_eq!(Framing::Raw.decode(b"", 1, true), Decoded::NeedMore);
     }
 
@@ -307,7 +349,12 @@ mod tests {
 
     /// Feed `stream` to the decoder in the pieces `cuts` gives, the way the
     /// loop does: decode what is buffered, keep the rest, append the next read.
-    fn decode_in_pieces(f: Framing, stream: &[u8], cuts: &[usize], max: usize) -> Result<Vec<Vec<u8>>, ()> {
+    fn decode_in_pieces(
+        f: Framing,
+        stream: &[u8],
+        cuts: &[usize],
+        max: usize,
+    ) -> Result<Vec<Vec<u8>>, ()> {
         let mut held = Vec::new();
         let mut out = Vec::new();
         let mut start = 0;

@@ -14,7 +14,11 @@ use sockloop::load::{self, LoadConfig};
 use sockloop::{Framing, Options, Server};
 
 #[derive(Parser)]
-#[command(name = "sockloop", version, about = "A single-threaded nonblocking socket server, its clients and a load generator")]
+#[command(
+    name = "sockloop",
+    version,
+    about = "A single-threaded nonblocking socket server, its clients and a load generator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -108,7 +112,9 @@ struct LoadArgs {
 
 /// Seconds, whole or fractional, as a Duration.
 fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(v).map_err(|_| format!("'{s}' is not a number of seconds ≥ 0"))
 }
 
@@ -117,7 +123,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Send { endpoint, framing, timeout } => client::send(&SendArgs { endpoint, framing, timeout }),
+        Command::Send {
+            endpoint,
+            framing,
+            timeout,
+        } => client::send(&SendArgs {
+            endpoint,
+            framing,
+            timeout,
+        }),
         Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => load_cmd(a),
     };
@@ -165,7 +179,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for (service, endpoint) in server.listeners() {
-        let _ = writeln!(out, "listening {service} {} {}", endpoint.proto, endpoint.addr);
+        let _ = writeln!(
+            out,
+            "listening {service} {} {}",
+            endpoint.proto, endpoint.addr
+        );
     }
     let _ = writeln!(out, "The server is ready to receive");
     let _ = out.flush();
@@ -191,5 +209,9 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     } else {
         print!("{}", report.to_table());
     }
-    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

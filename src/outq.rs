@@ -110,7 +110,9 @@ impl OutQueue {
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
-            let Some(front) = self.chunks.front() else { break };
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
             let left = front.bytes().len() - self.front_sent;
             if n < left {
                 // A partial write: the kernel took part of this chunk.
@@ -180,7 +182,10 @@ mod tests {
         q.push_shared(Rc::from(&b"shared "[..]));
         q.append_with(|v| v.extend_from_slice(b"world"));
         assert_eq!(q.len(), 18);
-        let mut w = Trickle { got: Vec::new(), limit: 4 };
+        let mut w = Trickle {
+            got: Vec::new(),
+            limit: 4,
+        };
         while !q.is_empty() {
             q.write_to(&mut w).unwrap();
             // Replies arriving mid-write go behind what is owed.
@@ -195,8 +200,14 @@ mod tests {
     fn would_block_leaves_the_queue_alone() {
         let mut q = OutQueue::default();
         q.append_with(|v| v.extend_from_slice(b"abc"));
-        let mut w = Trickle { got: Vec::new(), limit: 0 };
-        assert_eq!(q.write_to(&mut w).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        let mut w = Trickle {
+            got: Vec::new(),
+            limit: 0,
+        };
+        assert_eq!(
+            q.write_to(&mut w).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
         assert_eq!(q.len(), 3);
     }
 
@@ -204,11 +215,17 @@ mod tests {
     fn drained_buffer_is_reused() {
         let mut q = OutQueue::default();
         q.append_with(|v| v.extend_from_slice(&[1; 1000]));
-        let mut w = Trickle { got: Vec::new(), limit: usize::MAX };
+        let mut w = Trickle {
+            got: Vec::new(),
+            limit: usize::MAX,
+        };
         q.write_to(&mut w).unwrap();
         assert!(q.spare.capacity() >= 1000);
         q.append_with(|v| v.push(2));
-        assert!(q.spare.capacity() == 0, "the spare buffer was taken for the new reply");
+        assert!(
+            q.spare.capacity() == 0,
+            "the spare buffer was taken for the new reply"
+        );
     }
 
     proptest! {

@@ -196,8 +196,15 @@ impl Builder {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
         let mut listeners = Vec::with_capacity(self.listeners.len());
-        for ListenerPlan { name, endpoint, framing, service } in self.listeners {
-            let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}"));
+        for ListenerPlan {
+            name,
+            endpoint,
+            framing,
+            service,
+        } in self.listeners
+        {
+            let named =
+                |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}"));
             let (socket, local) = match endpoint.proto {
                 Proto::Tcp => {
                     let l = bind_tcp(endpoint.addr).map_err(named)?;
@@ -213,7 +220,10 @@ impl Builder {
             let framing = framing.unwrap_or_else(|| service.default_framing());
             listeners.push(Listener {
                 service_name: name,
-                endpoint: Endpoint { proto: endpoint.proto, addr: local },
+                endpoint: Endpoint {
+                    proto: endpoint.proto,
+                    addr: local,
+                },
                 framing,
                 service,
                 socket,
@@ -356,7 +366,10 @@ impl Server {
         if tokens.len() <= self.listeners.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("token range {tokens:?} has no room beyond {} listeners", self.listeners.len()),
+                format!(
+                    "token range {tokens:?} has no room beyond {} listeners",
+                    self.listeners.len()
+                ),
             ));
         }
         for (i, l) in self.listeners.iter_mut().enumerate() {
@@ -449,7 +462,9 @@ impl Server {
             return;
         }
         for _ in 0..ACCEPT_BATCH {
-            let Socket::Tcp(listener) = &self.listeners[li].socket else { return };
+            let Socket::Tcp(listener) = &self.listeners[li].socket else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, peer)) => self.admit(li, stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -464,7 +479,10 @@ impl Server {
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {
-                    debug!("accept on {}: {e} (that connection is gone; next)", self.listeners[li].endpoint);
+                    debug!(
+                        "accept on {}: {e} (that connection is gone; next)",
+                        self.listeners[li].endpoint
+                    );
                 }
                 Err(e) => {
                     // Unexpected: wait for the next readiness rather than spin.
@@ -477,7 +495,10 @@ impl Server {
         // The batch is used up and more may wait. Edge-triggered readiness
         // will not be reported again for them, so remember to come back:
         // next_timeout() is zero while a backlog is pending.
-        trace!("accept on {}: batch of {ACCEPT_BATCH} done, more may wait", self.listeners[li].endpoint);
+        trace!(
+            "accept on {}: batch of {ACCEPT_BATCH} done, more may wait",
+            self.listeners[li].endpoint
+        );
         self.listeners[li].backlog = true;
     }
 
@@ -511,7 +532,9 @@ impl Server {
         let _ = stream.set_nodelay(true);
         let key = self.conns.vacant_entry().key();
         let token = self.conn_token(key);
-        let Some(registry) = &self.registry else { return };
+        let Some(registry) = &self.registry else {
+            return;
+        };
         if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
             warn!("register {peer}: {e}; closed");
             return;
@@ -541,7 +564,10 @@ impl Server {
         });
         self.counters.accepted.add(1);
         self.counters.open.add(1);
-        debug!("accepted {peer} on {} as connection {key}", self.listeners[li].endpoint);
+        debug!(
+            "accepted {peer} on {} as connection {key}",
+            self.listeners[li].endpoint
+        );
         self.touch(key);
         let l = &mut self.listeners[li];
         l.service.on_connect(peer, &mut self.outbox);
@@ -561,7 +587,9 @@ impl Server {
                 return; // closed on a write error
             }
             let hw = self.opts.write_buffer;
-            let Some(conn) = self.conns.get_mut(key) else { return };
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
             match conn.state {
                 State::Open => {
                     // Above the high-water mark we leave the socket unread
@@ -600,7 +628,10 @@ impl Server {
                     let _ = conn.stream.shutdown(Shutdown::Write);
                     conn.state = State::Lingering;
                     conn.may_read = true;
-                    let at = self.stopping.unwrap_or(u64::MAX).min(self.now_ms + LINGER_MS);
+                    let at = self
+                        .stopping
+                        .unwrap_or(u64::MAX)
+                        .min(self.now_ms + LINGER_MS);
                     self.set_deadline(key, at);
                     continue;
                 }
@@ -619,7 +650,9 @@ impl Server {
     /// was closed.
     fn read_once(&mut self, key: usize) -> bool {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let Some(conn) = self.conns.get_mut(key) else { return false };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
         let alive = match conn.stream.read(&mut scratch) {
             Ok(0) => {
                 trace!("conn {key}: read 0 bytes: EOF (the peer sent FIN)");
@@ -695,7 +728,9 @@ impl Server {
     /// Hand bytes just read (after any held from before) to the framing
     /// and the service; queue the replies; keep what is left.
     fn consume(&mut self, key: usize, data: &[u8], at_eof: bool) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let li = conn.listener as usize;
         let peer = conn.peer;
         let max_frame = self.opts.max_frame;
@@ -787,8 +822,12 @@ impl Server {
     /// Write what is owed until done or `WouldBlock`. Returns `false` if
     /// the connection was closed.
     fn write_pending(&mut self, key: usize) -> bool {
-        let Some(conn) = self.conns.get_mut(key) else { return false };
-        let Some(bufs) = conn.bufs.as_mut() else { return true };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        let Some(bufs) = conn.bufs.as_mut() else {
+            return true;
+        };
         let mut wrote = 0;
         let mut failed = None;
         while !bufs.out.is_empty() {
@@ -836,13 +875,19 @@ impl Server {
     fn update_interest(&mut self, key: usize) {
         let hw = self.opts.write_buffer;
         let token = self.conn_token(key);
-        let Some(conn) = self.conns.get_mut(key) else { return };
-        let Some(want) = conn.wanted_interest(hw) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(want) = conn.wanted_interest(hw) else {
+            return;
+        };
         if want == conn.interest {
             return;
         }
         trace!("conn {key}: interest {:?} -> {want:?}", conn.interest);
-        let Some(registry) = &self.registry else { return };
+        let Some(registry) = &self.registry else {
+            return;
+        };
         match registry.reregister(&mut conn.stream, token, want) {
             Ok(()) => conn.interest = want,
             Err(e) => self.close(key, Why(&format_args!("reregister: {e}"))),
@@ -870,7 +915,9 @@ impl Server {
 
     /// Close now; what was not written is dropped.
     fn close(&mut self, key: usize, why: Why<'_>) {
-        let Some(mut conn) = self.conns.try_remove(key) else { return };
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
         if let Some(r) = &self.registry {
             let _ = r.deregister(&mut conn.stream);
         }
@@ -892,7 +939,9 @@ impl Server {
         debug!("closed {} (connection {key}): {}", conn.peer, why.0);
         let peer = conn.peer;
         drop(conn); // closes the socket
-        self.listeners[li].service.on_disconnect(peer, &mut self.outbox);
+        self.listeners[li]
+            .service
+            .on_disconnect(peer, &mut self.outbox);
         self.apply_outbox(li, None);
         // A descriptor is free: if accepting paused for want of one, try
         // again on the next on_timer().
@@ -915,7 +964,9 @@ impl Server {
             self.counters.frames_out.add(1);
             match to {
                 To::Sender => {
-                    let Some(conn) = sender.and_then(|k| self.conns.get_mut(k)) else { continue };
+                    let Some(conn) = sender.and_then(|k| self.conns.get_mut(k)) else {
+                        continue;
+                    };
                     let out = &mut conn.bufs_mut(&mut self.pool).out;
                     let before = out.len();
                     out.append_with(|v| framing.encode(payload, v));
@@ -943,7 +994,9 @@ impl Server {
             if Some(m) == sender {
                 continue;
             }
-            let Some(conn) = self.conns.get_mut(m) else { continue };
+            let Some(conn) = self.conns.get_mut(m) else {
+                continue;
+            };
             if conn.state != State::Open {
                 continue;
             }
@@ -977,9 +1030,16 @@ impl Server {
                 _ => continue,
             }
             self.drive(k);
-            let Some(c) = self.conns.get_mut(k) else { continue };
+            let Some(c) = self.conns.get_mut(k) else {
+                continue;
+            };
             if std::mem::take(&mut c.doomed) && c.pending_out() > hw {
-                self.close(k, Why(&format_args!("chat recipient over --write-buffer ({hw} bytes unread)")));
+                self.close(
+                    k,
+                    Why(&format_args!(
+                        "chat recipient over --write-buffer ({hw} bytes unread)"
+                    )),
+                );
             }
         }
     }
@@ -989,32 +1049,48 @@ impl Server {
     /// Traffic: push the idle deadline forward (O(1): the heap is only
     /// touched if the connection has no entry in it).
     fn touch(&mut self, key: usize) {
-        let Some(idle) = self.opts.idle_timeout else { return };
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(idle) = self.opts.idle_timeout else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if conn.state == State::Lingering {
             return; // a lingering connection's deadline does not move
         }
         conn.deadline = self.now_ms + idle.as_millis() as u64;
         if conn.timer_at == 0 {
             conn.timer_at = conn.deadline;
-            self.deadlines.push(Entry { at: conn.deadline, key: key as u32, serial: conn.serial });
+            self.deadlines.push(Entry {
+                at: conn.deadline,
+                key: key as u32,
+                serial: conn.serial,
+            });
         }
     }
 
     /// Set a deadline that may be earlier than the current one.
     fn set_deadline(&mut self, key: usize, at: u64) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         conn.deadline = at;
         if conn.timer_at == 0 || conn.timer_at > at {
             conn.timer_at = at;
-            self.deadlines.push(Entry { at, key: key as u32, serial: conn.serial });
+            self.deadlines.push(Entry {
+                at,
+                key: key as u32,
+                serial: conn.serial,
+            });
         }
     }
 
     fn expire_deadlines(&mut self) {
         while let Some(e) = self.deadlines.pop_due(self.now_ms) {
             let key = e.key as usize;
-            let Some(conn) = self.conns.get_mut(key) else { continue };
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
             if conn.serial != e.serial || conn.timer_at != e.at {
                 continue; // stale: closed since, or superseded
             }
@@ -1031,7 +1107,11 @@ impl Server {
             } else {
                 // Traffic since: check again at the new deadline.
                 conn.timer_at = conn.deadline;
-                self.deadlines.push(Entry { at: conn.deadline, key: e.key, serial: e.serial });
+                self.deadlines.push(Entry {
+                    at: conn.deadline,
+                    key: e.key,
+                    serial: e.serial,
+                });
             }
         }
         let conns = &self.conns;
@@ -1045,7 +1125,9 @@ impl Server {
     // ---- UDP ------------------------------------------------------------
 
     fn udp_ready(&mut self, li: usize, readable: bool, writable: bool) {
-        let Socket::Udp(u) = &mut self.listeners[li].socket else { return };
+        let Socket::Udp(u) = &mut self.listeners[li].socket else {
+            return;
+        };
         if writable {
             u.flush(&self.counters);
         }
@@ -1082,11 +1164,16 @@ impl Server {
                     trace!("udp {}: received {n} bytes from {peer}", listener.endpoint);
                     self.counters.bytes_in.add(n as u64);
                     if let Some(why) = udp::blocked_peer(peer) {
-                        debug!("udp {}: dropped datagram from {peer}: {why}", listener.endpoint);
+                        debug!(
+                            "udp {}: dropped datagram from {peer}: {why}",
+                            listener.endpoint
+                        );
                         continue;
                     }
                     self.counters.frames_in.add(1);
-                    listener.service.on_datagram(peer, &scratch[..n], now, &mut self.outbox);
+                    listener
+                        .service
+                        .on_datagram(peer, &scratch[..n], now, &mut self.outbox);
                     for (to, payload) in self.outbox.messages() {
                         self.counters.frames_out.add(1);
                         match to {
@@ -1098,7 +1185,10 @@ impl Server {
                     self.outbox.clear();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    trace!("udp {}: recv_from: WouldBlock (drained; call again on the next READABLE)", listener.endpoint);
+                    trace!(
+                        "udp {}: recv_from: WouldBlock (drained; call again on the next READABLE)",
+                        listener.endpoint
+                    );
                     u.may_read = false;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1109,7 +1199,11 @@ impl Server {
         }
         let want = u.wanted_interest(hw);
         if want != u.interest {
-            trace!("udp {}: interest {:?} -> {want:?}", listener.endpoint, u.interest);
+            trace!(
+                "udp {}: interest {:?} -> {want:?}",
+                listener.endpoint,
+                u.interest
+            );
             if let Some(r) = &self.registry {
                 let token = Token(self.token_base + li);
                 match r.reregister(&mut u.socket, token, want) {
@@ -1128,16 +1222,21 @@ impl Server {
     /// waiting. `None`: until an event.
     pub fn next_timeout(&self) -> Option<Duration> {
         let paused = self.accept_paused_until.is_some();
-        let more = self.listeners.iter().any(|l| {
-            l.backlog && (matches!(l.socket, Socket::Udp(_)) || !paused)
-        });
+        let more = self
+            .listeners
+            .iter()
+            .any(|l| l.backlog && (matches!(l.socket, Socket::Udp(_)) || !paused));
         if more {
             return Some(Duration::ZERO);
         }
-        let at = [self.deadlines.next_at(), self.accept_paused_until, self.stopping]
-            .into_iter()
-            .flatten()
-            .min()?;
+        let at = [
+            self.deadlines.next_at(),
+            self.accept_paused_until,
+            self.stopping,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
         let now = self.ms_at(Instant::now());
         Some(Duration::from_millis(at.saturating_sub(now)))
     }
@@ -1290,7 +1389,14 @@ impl Server {
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("listeners", &self.listeners.iter().map(|l| l.endpoint).collect::<Vec<_>>())
+            .field(
+                "listeners",
+                &self
+                    .listeners
+                    .iter()
+                    .map(|l| l.endpoint)
+                    .collect::<Vec<_>>(),
+            )
             .field("conns", &self.conns.len())
             .finish()
     }

@@ -41,3 +41,35 @@ pub fn is_out_of_fds(e: &io::Error) -> bool {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
 }
+
+/// Set `IP_BIND_ADDRESS_NO_PORT` on a socket that will be bound to a
+/// source address and then connected: the kernel then picks the port at
+/// `connect`, knowing the destination, so each source address can open a
+/// full ephemeral range to *each* destination. Without it, `bind(ip:0)`
+/// picks a port blind and the binds collide (`EADDRINUSE`) long before
+/// the range is used. Linux only; elsewhere this does nothing.
+#[cfg(target_os = "linux")]
+pub fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is a live socket borrowed for the call, and
+    // the option value is a c_int on our stack, passed with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+    Ok(())
+}

@@ -109,7 +109,11 @@ impl UdpSide {
             match self.socket.send_to(payload, *to) {
                 Ok(n) => counters.bytes_out.add(n as u64),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    log::trace!("udp {}: flush: WouldBlock, {} datagrams wait", self.local(), self.queue.len());
+                    log::trace!(
+                        "udp {}: flush: WouldBlock, {} datagrams wait",
+                        self.local(),
+                        self.queue.len()
+                    );
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -174,7 +178,12 @@ mod tests {
         ] {
             assert!(blocked(bad), "{bad} should be blocked");
         }
-        for ok in ["127.0.0.1:5000", "[::1]:5000", "10.0.0.1:8", "127.0.0.1:12000"] {
+        for ok in [
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "10.0.0.1:8",
+            "127.0.0.1:12000",
+        ] {
             assert!(!blocked(ok), "{ok} should be allowed");
         }
     }

@@ -40,7 +40,10 @@ fn three_clients_hear_each_other_not_themselves() {
 
 #[test]
 fn slow_reader_is_cut_off_and_the_room_goes_on() {
-    let opts = Options { write_buffer: 64 * 1024, ..Options::default() };
+    let opts = Options {
+        write_buffer: 64 * 1024,
+        ..Options::default()
+    };
     let srv = serve(&["chat=tcp://127.0.0.1:0"], opts);
     // The slow one never reads, and says so to the kernel: a tiny receive
     // window, so what it does not read backs up into the server.
@@ -53,7 +56,10 @@ fn slow_reader_is_cut_off_and_the_room_goes_on() {
     let slow_addr = me(&slow);
     let mut talker = connect(srv.addrs[0]);
     let listener = connect(srv.addrs[0]);
-    assert_eq!(read_line(&mut talker), format!("* {} joined", me(&listener)));
+    assert_eq!(
+        read_line(&mut talker),
+        format!("* {} joined", me(&listener))
+    );
 
     // The listener reads everything on a thread and reports the leave.
     let (tx, rx) = mpsc::channel();
@@ -64,7 +70,10 @@ fn slow_reader_is_cut_off_and_the_room_goes_on() {
         let mut saw_left = false;
         loop {
             let mut line = String::new();
-            assert!(std::io::BufRead::read_line(&mut listener, &mut line).unwrap() > 0, "listener cut off");
+            assert!(
+                std::io::BufRead::read_line(&mut listener, &mut line).unwrap() > 0,
+                "listener cut off"
+            );
             let line = line.trim_end_matches('\n');
             if line == format!("* {slow_addr} left") {
                 saw_left = true;
@@ -81,10 +90,17 @@ fn slow_reader_is_cut_off_and_the_room_goes_on() {
         talker.write_all(&line).unwrap();
         talker.write_all(b"\n").unwrap();
         sent += line.len() + 1;
-        assert!(sent < 64 << 20, "the slow reader was never cut off: {:?}", srv.counters.snapshot());
+        assert!(
+            sent < 64 << 20,
+            "the slow reader was never cut off: {:?}",
+            srv.counters.snapshot()
+        );
     }
     talker.write_all(b"still talking\n").unwrap();
-    assert!(reader.join().unwrap(), "listener saw the slow reader leave, then kept hearing");
+    assert!(
+        reader.join().unwrap(),
+        "listener saw the slow reader leave, then kept hearing"
+    );
     // Cut off means closed: after what the kernel already held, EOF.
     let mut slow = slow;
     slow.set_read_timeout(Some(WAIT)).unwrap();
@@ -114,7 +130,11 @@ fn udp_room_relays_to_other_members_until_they_leave() {
     let z = udp_client();
     z.send_to(b"z here", srv.addrs[0]).unwrap();
     let n = x.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], format!("{}: z here", z.local_addr().unwrap()).as_bytes());
-    y.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert_eq!(
+        &buf[..n],
+        format!("{}: z here", z.local_addr().unwrap()).as_bytes()
+    );
+    y.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     assert!(y.recv(&mut buf).is_err(), "y left: it hears nothing more");
 }

@@ -18,7 +18,12 @@ fn run(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -39,9 +44,17 @@ fn bad_listen_specs_are_usage_errors() {
     ] {
         let out = run(&["serve", "--listen", bad], "");
         assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(text(&out.stderr).starts_with("error:"), "{bad}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).starts_with("error:"),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
     }
-    for bad in [["--max-frame", "0"], ["--idle-timeout", "-1"], ["--max-conns", "many"]] {
+    for bad in [
+        ["--max-frame", "0"],
+        ["--idle-timeout", "-1"],
+        ["--max-conns", "many"],
+    ] {
         let out = run(&["serve", bad[0], bad[1]], "");
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
@@ -56,12 +69,20 @@ fn address_in_use_is_a_runtime_error_naming_the_address() {
     let err = text(&out.stderr);
     let lines: Vec<_> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains(&addr.to_string()) && lines[0].contains("in use"), "{err}");
+    assert!(
+        lines[0].contains(&addr.to_string()) && lines[0].contains("in use"),
+        "{err}"
+    );
 }
 
 #[test]
 fn startup_lines_give_real_addresses_in_order() {
-    let srv = spawn_serve(&["--listen", "count=tcp://127.0.0.1:0", "--listen", "echo=udp://127.0.0.1:0"]);
+    let srv = spawn_serve(&[
+        "--listen",
+        "count=tcp://127.0.0.1:0",
+        "--listen",
+        "echo=udp://127.0.0.1:0",
+    ]);
     assert_eq!(srv.addrs.len(), 2);
     assert!(srv.addrs.iter().all(|a| a.port() != 0));
     let mut c = connect(srv.addrs[0]);
@@ -72,7 +93,12 @@ fn startup_lines_give_real_addresses_in_order() {
 #[test]
 fn send_pipes_lines_over_tcp_and_udp() {
     let srv = serve(
-        &["upper=tcp://127.0.0.1:0", "count=tcp://127.0.0.1:0", "upper=udp://127.0.0.1:0", "count=udp://127.0.0.1:0"],
+        &[
+            "upper=tcp://127.0.0.1:0",
+            "count=tcp://127.0.0.1:0",
+            "upper=udp://127.0.0.1:0",
+            "count=udp://127.0.0.1:0",
+        ],
         Options::default(),
     );
     let input = "hello\nstraße\n\nmississippi\n";
@@ -84,12 +110,28 @@ fn send_pipes_lines_over_tcp_and_udp() {
     ] {
         let proto = if i < 2 { "tcp" } else { "udp" };
         let out = run(&["send", &format!("{proto}://{}", srv.addrs[i])], input);
-        assert_eq!(text(&out.stdout), expect, "listener {i}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            expect,
+            "listener {i}: {}",
+            text(&out.stderr)
+        );
         assert_eq!(out.status.code(), Some(0));
     }
     // len32 framing end to end.
-    let srv = serve(&["count=tcp://127.0.0.1:0?framing=len32"], Options::default());
-    let out = run(&["send", &format!("tcp://{}", srv.addrs[0]), "--framing", "len32"], "a\nss\n");
+    let srv = serve(
+        &["count=tcp://127.0.0.1:0?framing=len32"],
+        Options::default(),
+    );
+    let out = run(
+        &[
+            "send",
+            &format!("tcp://{}", srv.addrs[0]),
+            "--framing",
+            "len32",
+        ],
+        "a\nss\n",
+    );
     assert_eq!(text(&out.stdout), "0\n2\n");
 }
 
@@ -98,7 +140,10 @@ fn send_reports_a_lost_udp_reply_and_goes_on() {
     // A UDP socket that never answers.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
-    let out = run(&["send", &format!("udp://{addr}"), "--timeout", "0.2"], "one\ntwo\n");
+    let out = run(
+        &["send", &format!("udp://{addr}"), "--timeout", "0.2"],
+        "one\ntwo\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert_eq!(err.matches("error: no reply within").count(), 2, "{err}");
@@ -113,14 +158,24 @@ fn send_reports_a_lost_udp_reply_and_goes_on() {
 #[test]
 fn send_to_nothing_fails_at_once_with_one_line() {
     // A port that was free a moment ago.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    for ep in [format!("tcp://127.0.0.1:{port}"), format!("udp://127.0.0.1:{port}")] {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for ep in [
+        format!("tcp://127.0.0.1:{port}"),
+        format!("udp://127.0.0.1:{port}"),
+    ] {
         let started = std::time::Instant::now();
         let out = run(&["send", &ep], "x\n");
         assert_eq!(out.status.code(), Some(1), "{ep}");
         let err = text(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.starts_with("error:") && err.contains("refused"), "{err}");
+        assert!(
+            err.starts_with("error:") && err.contains("refused"),
+            "{err}"
+        );
         assert!(started.elapsed() < WAIT);
     }
     let out = run(&["send", "tcp://no-such-host.invalid:1"], "");
@@ -145,7 +200,9 @@ fn chat_client_prints_the_room_escaped() {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line, format!("* {me} joined\n"));
-    other.write_all(b"\x1b[2J\x1b]0;owned\x07hi\tthere\n").unwrap();
+    other
+        .write_all(b"\x1b[2J\x1b]0;owned\x07hi\tthere\n")
+        .unwrap();
     line.clear();
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line, format!("{me}: \\x1b[2J\\x1b]0;owned\\x07hi\tthere\n"));
@@ -163,7 +220,17 @@ fn chat_client_prints_the_room_escaped() {
 fn load_json_against_echo_reports_messages_and_no_errors() {
     let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
     let out = run(
-        &["load", &format!("tcp://{}", srv.addrs[0]), "--conns", "8", "--pipeline", "4", "--duration", "0.5", "--json"],
+        &[
+            "load",
+            &format!("tcp://{}", srv.addrs[0]),
+            "--conns",
+            "8",
+            "--pipeline",
+            "4",
+            "--duration",
+            "0.5",
+            "--json",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -184,7 +251,17 @@ fn load_json_against_echo_reports_messages_and_no_errors() {
 fn load_with_rate_paces_messages() {
     let srv = serve(&["upper=tcp://127.0.0.1:0"], Options::default());
     let out = run(
-        &["load", &format!("tcp://{}", srv.addrs[0]), "--conns", "4", "--rate", "400", "--duration", "1", "--json"],
+        &[
+            "load",
+            &format!("tcp://{}", srv.addrs[0]),
+            "--conns",
+            "4",
+            "--rate",
+            "400",
+            "--duration",
+            "1",
+            "--json",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -198,19 +275,51 @@ fn load_with_rate_paces_messages() {
 fn load_idle_holds_a_few_hundred_connections() {
     let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
     let out = run(
-        &["load", &format!("tcp://{}", srv.addrs[0]), "--idle", "--conns", "300", "--duration", "0.3", "--json"],
+        &[
+            "load",
+            &format!("tcp://{}", srv.addrs[0]),
+            "--idle",
+            "--conns",
+            "300",
+            "--duration",
+            "0.3",
+            "--json",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["connections"].as_u64(), v["held"].as_u64(), v["failed"].as_u64()), (Some(300), Some(300), Some(0)));
+    assert_eq!(
+        (
+            v["connections"].as_u64(),
+            v["held"].as_u64(),
+            v["failed"].as_u64()
+        ),
+        (Some(300), Some(300), Some(0))
+    );
     assert!(srv.counters.snapshot().accepted >= 300);
 }
 
 #[test]
 fn load_counts_refused_connections_and_fails() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = run(&["load", &format!("tcp://127.0.0.1:{port}"), "--idle", "--conns", "3", "--duration", "0.1", "--json"], "");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(
+        &[
+            "load",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--idle",
+            "--conns",
+            "3",
+            "--duration",
+            "0.1",
+            "--json",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["held"], 0);
@@ -219,8 +328,21 @@ fn load_counts_refused_connections_and_fails() {
 
 #[test]
 fn load_beyond_the_fd_limit_says_so_at_once() {
-    let out = run(&["load", "tcp://127.0.0.1:9", "--conns", "1000000", "--duration", "1"], "");
+    let out = run(
+        &[
+            "load",
+            "tcp://127.0.0.1:9",
+            "--conns",
+            "1000000",
+            "--duration",
+            "1",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.starts_with("error:") && err.contains("file descriptors"), "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("file descriptors"),
+        "{err}"
+    );
 }

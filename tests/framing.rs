@@ -10,7 +10,10 @@ use common::*;
 use sockloop::Options;
 
 fn opts_max_frame(n: usize) -> Options {
-    Options { max_frame: n, ..Options::default() }
+    Options {
+        max_frame: n,
+        ..Options::default()
+    }
 }
 
 #[test]
@@ -44,7 +47,13 @@ fn one_line_over_several_sends_gets_one_reply() {
 
 #[test]
 fn crlf_line_endings_drop_the_cr() {
-    let srv = serve(&["echo=tcp://127.0.0.1:0?framing=line", "upper=tcp://127.0.0.1:0?framing=line"], Options::default());
+    let srv = serve(
+        &[
+            "echo=tcp://127.0.0.1:0?framing=line",
+            "upper=tcp://127.0.0.1:0?framing=line",
+        ],
+        Options::default(),
+    );
     let mut e = connect(srv.addrs[0]);
     e.write_all(b"ss\r\nx\r\n").unwrap();
     assert_eq!(read_n(&mut e, 5), b"ss\nx\n");
@@ -64,10 +73,17 @@ fn last_line_without_newline_counts_at_half_close() {
 
 #[test]
 fn len32_frames_as_python_struct_pack_makes_them() {
-    let srv = serve(&["count=tcp://127.0.0.1:0?framing=len32", "echo=tcp://127.0.0.1:0?framing=len32"], Options::default());
+    let srv = serve(
+        &[
+            "count=tcp://127.0.0.1:0?framing=len32",
+            "echo=tcp://127.0.0.1:0?framing=len32",
+        ],
+        Options::default(),
+    );
     let mut s = connect(srv.addrs[0]);
     // struct.pack('!I', 11) + b'mississippi', then an empty frame, in one send.
-    s.write_all(b"\x00\x00\x00\x0bmississippi\x00\x00\x00\x00").unwrap();
+    s.write_all(b"\x00\x00\x00\x0bmississippi\x00\x00\x00\x00")
+        .unwrap();
     assert_eq!(read_n(&mut s, 10), b"\x00\x00\x00\x014\x00\x00\x00\x010");
     // A header cut across sends.
     let mut e = connect(srv.addrs[1]);
@@ -94,7 +110,10 @@ fn line_too_long_gets_an_error_line_then_close() {
 
 #[test]
 fn len32_over_the_limit_closes_without_a_word() {
-    let srv = serve(&["echo=tcp://127.0.0.1:0?framing=len32"], opts_max_frame(100));
+    let srv = serve(
+        &["echo=tcp://127.0.0.1:0?framing=len32"],
+        opts_max_frame(100),
+    );
     let mut s = connect(srv.addrs[0]);
     s.write_all(b"\x00\x00\x00\x65").unwrap(); // 101
     assert_eq!(read_to_eof(&mut s), b"");

@@ -14,12 +14,16 @@ use sockloop::Options;
 #[test]
 fn non_reading_client_is_held_to_the_write_buffer_while_others_are_served() {
     let hw = 64 * 1024;
-    let opts = Options { write_buffer: hw, ..Options::default() };
+    let opts = Options {
+        write_buffer: hw,
+        ..Options::default()
+    };
     let srv = serve(&["echo=tcp://127.0.0.1:0"], opts);
     // A sends and never reads. Its writes stall once the server stops
     // reading (pending replies over the mark) and every buffer fills.
     let hog = connect(srv.addrs[0]);
-    hog.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    hog.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut hog_w = hog.try_clone().unwrap();
     let chunk = vec![b'x'; 64 * 1024];
     let mut sent = 0usize;
@@ -29,20 +33,29 @@ fn non_reading_client_is_held_to_the_write_buffer_while_others_are_served() {
             Err(_) => break, // timed out: the server is not reading
         }
     }
-    assert!(sent < 50 << 20, "the server kept reading from a client that never reads");
+    assert!(
+        sent < 50 << 20,
+        "the server kept reading from a client that never reads"
+    );
     // Meanwhile B is served as usual.
     let mut b = connect(srv.addrs[0]);
     b.write_all(b"still served\n").unwrap();
     assert_eq!(read_line(&mut b), "still served");
     // The server's own account: never more than the mark plus one read.
     let peak = srv.counters.snapshot().peak_conn_pending;
-    assert!(peak > 0 && peak <= (hw + sockloop::server::READ_BUF) as u64, "peak {peak}");
+    assert!(
+        peak > 0 && peak <= (hw + sockloop::server::READ_BUF) as u64,
+        "peak {peak}"
+    );
     drop(hog);
 }
 
 #[test]
 fn idle_timeout_closes_the_idle_and_spares_the_active() {
-    let opts = Options { idle_timeout: Some(Duration::from_millis(600)), ..Options::default() };
+    let opts = Options {
+        idle_timeout: Some(Duration::from_millis(600)),
+        ..Options::default()
+    };
     let srv = serve(&["echo=tcp://127.0.0.1:0"], opts);
     let mut idle = connect(srv.addrs[0]);
     let mut active = connect(srv.addrs[0]);
@@ -60,7 +73,10 @@ fn idle_timeout_closes_the_idle_and_spares_the_active() {
 
 #[test]
 fn max_conns_refuses_the_extra_connection_only() {
-    let opts = Options { max_conns: 5, ..Options::default() };
+    let opts = Options {
+        max_conns: 5,
+        ..Options::default()
+    };
     let srv = serve(&["count=tcp://127.0.0.1:0"], opts);
     let mut kept: Vec<TcpStream> = (0..5).map(|_| connect(srv.addrs[0])).collect();
     for c in &mut kept {
@@ -84,13 +100,18 @@ fn max_conns_refuses_the_extra_connection_only() {
 
 #[test]
 fn reset_mid_stream_closes_only_that_connection() {
-    let srv = serve(&["echo=tcp://127.0.0.1:0", "chat=tcp://127.0.0.1:0"], Options::default());
+    let srv = serve(
+        &["echo=tcp://127.0.0.1:0", "chat=tcp://127.0.0.1:0"],
+        Options::default(),
+    );
     let mut other = connect(srv.addrs[0]);
     for addr in [srv.addrs[0], srv.addrs[1]] {
         let rude = connect(addr);
         (&rude).write_all(&vec![b'y'; 100_000]).unwrap();
         // SO_LINGER 0: close() sends RST instead of FIN.
-        socket2::SockRef::from(&rude).set_linger(Some(Duration::ZERO)).unwrap();
+        socket2::SockRef::from(&rude)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
         drop(rude);
     }
     assert!(eventually(|| srv.counters.snapshot().closed == 2));
@@ -111,9 +132,15 @@ fn connect_and_close_flood_leaves_nothing_behind() {
     let mut c = connect(srv.addrs[0]);
     c.write_all(b"anyone\n").unwrap();
     let mut d = connect(srv.addrs[0]);
-    assert_eq!(read_line(&mut c), format!("* {} joined", d.local_addr().unwrap()));
+    assert_eq!(
+        read_line(&mut c),
+        format!("* {} joined", d.local_addr().unwrap())
+    );
     d.write_all(b"me\n").unwrap();
-    assert_eq!(read_line(&mut c), format!("{}: me", d.local_addr().unwrap()));
+    assert_eq!(
+        read_line(&mut c),
+        format!("{}: me", d.local_addr().unwrap())
+    );
 }
 
 /// A small deterministic generator, so a failure can be replayed.
@@ -141,7 +168,10 @@ fn random_bytes_to_every_service_never_kill_the_server() {
         "count=udp://127.0.0.1:0",
         "chat=udp://127.0.0.1:0",
     ];
-    let opts = Options { max_frame: 1000, ..Options::default() };
+    let opts = Options {
+        max_frame: 1000,
+        ..Options::default()
+    };
     let srv = serve(&specs, opts);
     let mut rng = XorShift(0x5eed_1234_abcd_0001);
     let u = udp_client();
@@ -181,13 +211,18 @@ fn random_bytes_to_every_service_never_kill_the_server() {
 fn accepting_pauses_when_out_of_descriptors_and_recovers() {
     // The server under a tiny descriptor limit: a dozen connections fill it.
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -n 24 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_sockloop")]);
+    cmd.args([
+        "-c",
+        "ulimit -n 24 && exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_sockloop"),
+    ]);
     let mut srv = spawn_serve_with(cmd, &["--listen", "echo=tcp://127.0.0.1:0"]);
     let addr = srv.addrs[0];
     let mut served = Vec::new();
     let waiting = loop {
         let mut c = connect(addr);
-        c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         c.write_all(b"ping\n").unwrap();
         let mut buf = [0u8; 5];
         match c.read_exact(&mut buf) {
@@ -213,7 +248,11 @@ fn accepting_pauses_when_out_of_descriptors_and_recovers() {
     srv.signal("TERM");
     assert_eq!(srv.wait(), 0);
     let log = srv.stderr();
-    assert_eq!(log.matches("out of file descriptors").count(), 1, "logged once per episode:\n{log}");
+    assert_eq!(
+        log.matches("out of file descriptors").count(),
+        1,
+        "logged once per episode:\n{log}"
+    );
 }
 
 #[test]
@@ -238,7 +277,10 @@ fn sigterm_delivers_a_large_owed_reply_then_exits_0() {
     let want = format!("bytes_in={size} ");
     loop {
         let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "server stderr closed");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "server stderr closed"
+        );
         if line.contains(&want) && !line.contains("pending_out=0") {
             break;
         }
@@ -246,7 +288,10 @@ fn sigterm_delivers_a_large_owed_reply_then_exits_0() {
     writer.join().unwrap();
     srv.signal("TERM");
     // Everything owed, then EOF.
-    assert!(read_to_eof(&mut reader) == data, "the whole reply before EOF");
+    assert!(
+        read_to_eof(&mut reader) == data,
+        "the whole reply before EOF"
+    );
     assert_eq!(srv.wait(), 0);
 }
 

@@ -11,8 +11,14 @@ use sockloop::Options;
 
 #[test]
 fn byte_at_a_time_is_answered_byte_by_byte() {
-    let srv = serve(&["upper=tcp://127.0.0.1:0", "echo=tcp://127.0.0.1:0"], Options::default());
-    for (addr, expect) in [(srv.addrs[0], b"HELLO, WORLD"), (srv.addrs[1], b"hello, world")] {
+    let srv = serve(
+        &["upper=tcp://127.0.0.1:0", "echo=tcp://127.0.0.1:0"],
+        Options::default(),
+    );
+    for (addr, expect) in [
+        (srv.addrs[0], b"HELLO, WORLD"),
+        (srv.addrs[1], b"hello, world"),
+    ] {
         let mut s = connect(addr);
         s.set_nodelay(true).unwrap();
         for (i, b) in b"hello, world".iter().enumerate() {
@@ -26,9 +32,17 @@ fn byte_at_a_time_is_answered_byte_by_byte() {
 
 #[test]
 fn five_megabytes_streamed_while_reading_come_back_intact() {
-    let srv = serve(&["echo=tcp://127.0.0.1:0", "upper=tcp://127.0.0.1:0"], Options::default());
-    let data: Vec<u8> = (0..5_000_000u32).map(|i| b"abcdefghij\n"[(i % 11) as usize]).collect();
-    for (addr, expect) in [(srv.addrs[0], data.clone()), (srv.addrs[1], data.to_ascii_uppercase())] {
+    let srv = serve(
+        &["echo=tcp://127.0.0.1:0", "upper=tcp://127.0.0.1:0"],
+        Options::default(),
+    );
+    let data: Vec<u8> = (0..5_000_000u32)
+        .map(|i| b"abcdefghij\n"[(i % 11) as usize])
+        .collect();
+    for (addr, expect) in [
+        (srv.addrs[0], data.clone()),
+        (srv.addrs[1], data.to_ascii_uppercase()),
+    ] {
         let s = connect(addr);
         let mut reader = s.try_clone().unwrap();
         let writer = write_in_background(s, data.clone());
@@ -68,7 +82,10 @@ fn invalid_utf8_is_sent_back_unchanged_and_the_connection_goes_on() {
 
 #[test]
 fn half_close_delivers_owed_replies() {
-    let srv = serve(&["echo=tcp://127.0.0.1:0", "upper=tcp://127.0.0.1:0"], Options::default());
+    let srv = serve(
+        &["echo=tcp://127.0.0.1:0", "upper=tcp://127.0.0.1:0"],
+        Options::default(),
+    );
     // More than every buffer on the way can hold: the server must pause
     // reading (backpressure), resume as we read, and only close after the
     // last owed byte.

@@ -9,7 +9,10 @@ use sockloop::Options;
 
 #[test]
 fn largest_datagram_comes_back_whole() {
-    let srv = serve(&["upper=udp://127.0.0.1:0", "echo=udp://127.0.0.1:0"], Options::default());
+    let srv = serve(
+        &["upper=udp://127.0.0.1:0", "echo=udp://127.0.0.1:0"],
+        Options::default(),
+    );
     let data: Vec<u8> = (0..65_507u32).map(|i| b'a' + (i % 26) as u8).collect();
     let u = udp_client();
     let mut buf = vec![0u8; 70_000];
@@ -24,7 +27,10 @@ fn largest_datagram_comes_back_whole() {
 
 #[test]
 fn count_and_upper_answer_each_datagram() {
-    let srv = serve(&["count=udp://127.0.0.1:0", "upper=udp://127.0.0.1:0"], Options::default());
+    let srv = serve(
+        &["count=udp://127.0.0.1:0", "upper=udp://127.0.0.1:0"],
+        Options::default(),
+    );
     let u = udp_client();
     let mut buf = [0u8; 256];
     u.send_to(b"mississippi", srv.addrs[0]).unwrap();
@@ -59,10 +65,14 @@ fn datagrams_from_small_service_ports_are_not_answered() {
             eprintln!("cannot bind port {port} (not root?); skipped");
             continue;
         };
-        fake.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+        fake.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
         fake.send_to(b"loop me", srv.addrs[0]).unwrap();
         let mut buf = [0u8; 16];
-        assert!(fake.recv_from(&mut buf).is_err(), "port {port} must get no reply");
+        assert!(
+            fake.recv_from(&mut buf).is_err(),
+            "port {port} must get no reply"
+        );
     }
     // An ordinary port still does: the guard dropped only those.
     let u = udp_client();

@@ -88,7 +88,13 @@ impl UdpRoom {
     }
 
     /// A datagram from `peer`: join or refresh, relay to the others, or leave.
-    pub fn on_datagram(&mut self, peer: SocketAddr, datagram: &[u8], now: Instant, out: &mut Outbox) {
+    pub fn on_datagram(
+        &mut self,
+        peer: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+        out: &mut Outbox,
+    ) {
         // Silent members go first, so they get no relay and free their seat.
         let ttl = self.ttl;
         self.members
@@ -104,7 +110,10 @@ impl UdpRoom {
             Some(i) => self.members[i].1 = now,
             None if self.members.len() < self.max_members => self.members.push((peer, now)),
             None => {
-                log::debug!("udp chat: room full ({} members), dropped datagram from {peer}", self.max_members);
+                log::debug!(
+                    "udp chat: room full ({} members), dropped datagram from {peer}",
+                    self.max_members
+                );
                 return;
             }
         }
@@ -151,8 +160,14 @@ mod tests {
         let mut room = UdpRoom::new(Duration::from_secs(300), 10);
         let t = Instant::now();
         assert!(relay(&mut room, 1, b"first", t).is_empty());
-        assert_eq!(relay(&mut room, 2, b"hey", t), vec![(To::Addr(addr(1)), b"127.0.0.1:2: hey".to_vec())]);
-        assert_eq!(relay(&mut room, 1, b"yo", t), vec![(To::Addr(addr(2)), b"127.0.0.1:1: yo".to_vec())]);
+        assert_eq!(
+            relay(&mut room, 2, b"hey", t),
+            vec![(To::Addr(addr(1)), b"127.0.0.1:2: hey".to_vec())]
+        );
+        assert_eq!(
+            relay(&mut room, 1, b"yo", t),
+            vec![(To::Addr(addr(2)), b"127.0.0.1:1: yo".to_vec())]
+        );
     }
 
     #[test]
@@ -173,7 +188,10 @@ mod tests {
         relay(&mut room, 1, b"a", t);
         relay(&mut room, 2, b"b", t + Duration::from_secs(5));
         // At t+10, member 1 has been silent for 10 s: gone; member 2 stays.
-        assert_eq!(relay(&mut room, 3, b"c", t + Duration::from_secs(10)), vec![(To::Addr(addr(2)), b"127.0.0.1:3: c".to_vec())]);
+        assert_eq!(
+            relay(&mut room, 3, b"c", t + Duration::from_secs(10)),
+            vec![(To::Addr(addr(2)), b"127.0.0.1:3: c".to_vec())]
+        );
     }
 
     #[test]

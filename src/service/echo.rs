@@ -34,6 +34,12 @@ mod tests {
         Echo.on_frame(peer, b"\x00\xffhi", &mut out);
         Echo.on_datagram(peer, b"dgram", std::time::Instant::now(), &mut out);
         let got: Vec<_> = out.messages().collect();
-        assert_eq!(got, vec![(To::Sender, &b"\x00\xffhi"[..]), (To::Sender, &b"dgram"[..])]);
+        assert_eq!(
+            got,
+            vec![
+                (To::Sender, &b"\x00\xffhi"[..]),
+                (To::Sender, &b"dgram"[..])
+            ]
+        );
     }
 }

@@ -142,7 +142,8 @@ impl Outbox {
     fn push(&mut self, to: To, fill: impl FnOnce(&mut Vec<u8>)) {
         let start = self.bytes.len();
         fill(&mut self.bytes);
-        self.messages.push((to, offset(start), offset(self.bytes.len())));
+        self.messages
+            .push((to, offset(start), offset(self.bytes.len())));
     }
 
     /// The messages, in the order they were written.

@@ -25,7 +25,13 @@ impl Service for Upper {
         Framing::Raw
     }
 
-    fn on_bytes(&mut self, _peer: SocketAddr, bytes: &[u8], at_eof: bool, out: &mut Outbox) -> usize {
+    fn on_bytes(
+        &mut self,
+        _peer: SocketAddr,
+        bytes: &[u8],
+        at_eof: bool,
+        out: &mut Outbox,
+    ) -> usize {
         let take = if at_eof {
             bytes.len()
         } else {

@@ -65,7 +65,10 @@ pub fn read_line(s: &mut TcpStream) -> String {
     let mut b = [0u8; 1];
     loop {
         match s.read(&mut b).expect("read_line") {
-            0 => panic!("EOF before a full line; got {:?}", String::from_utf8_lossy(&line)),
+            0 => panic!(
+                "EOF before a full line; got {:?}",
+                String::from_utf8_lossy(&line)
+            ),
             _ if b[0] == b'\n' => return String::from_utf8(line).expect("utf8 line"),
             _ => line.push(b[0]),
         }
@@ -138,7 +141,12 @@ pub fn spawn_serve_with(mut cmd: Command, args: &[&str]) -> Child_ {
         let mut line = String::new();
         if stdout.read_line(&mut line).unwrap() == 0 {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("server exited before ready: {err}");
         }
         let line = line.trim_end();
@@ -148,7 +156,11 @@ pub fn spawn_serve_with(mut cmd: Command, args: &[&str]) -> Child_ {
         let addr = line.rsplit(' ').next().unwrap();
         addrs.push(addr.parse().expect("listening address"));
     }
-    Child_ { child, addrs, stdout }
+    Child_ {
+        child,
+        addrs,
+        stdout,
+    }
 }
 
 impl Child_ {
