@@ -1222,10 +1222,16 @@ impl Server {
     /// waiting. `None`: until an event.
     pub fn next_timeout(&self) -> Option<Duration> {
         let paused = self.accept_paused_until.is_some();
-        let more = self
-            .listeners
-            .iter()
-            .any(|l| l.backlog && (matches!(l.socket, Socket::Udp(_)) || !paused));
+        // A closed socket's leftover flag means nothing; a TCP backlog
+        // waits while accepting is paused for want of descriptors.
+        let more = self.listeners.iter().any(|l| {
+            l.backlog
+                && match l.socket {
+                    Socket::Tcp(_) => !paused,
+                    Socket::Udp(_) => true,
+                    Socket::Closed => false,
+                }
+        });
         if more {
             return Some(Duration::ZERO);
         }
