@@ -49,6 +49,22 @@ fn connect_error(endpoint: &Endpoint, e: &io::Error) -> String {
     format!("cannot connect to {endpoint}: {e}")
 }
 
+/// A read timeout shows as WouldBlock or TimedOut, by platform.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A lost reply is reported, and the client goes on (SPEC §3 `send`).
+fn report_lost(args: &SendArgs) {
+    eprintln!(
+        "error: no reply within {:?} from {}",
+        args.timeout, args.endpoint
+    );
+}
+
 fn print_reply(out: &mut impl Write, reply: &[u8]) -> Result<(), String> {
     out.write_all(reply)
         .and_then(|_| out.write_all(b"\n"))
@@ -123,13 +139,8 @@ pub fn send_tcp(
                     ));
                 }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    eprintln!("error: no reply within {:?} from {ep}", args.timeout);
+                Err(e) if is_timeout(&e) => {
+                    report_lost(args);
                     lost += 1;
                     break;
                 }
@@ -171,13 +182,8 @@ pub fn send_udp(
         sock.send(&line).map_err(|e| format!("{ep}: send: {e}"))?;
         match sock.recv(&mut buf) {
             Ok(n) => print_reply(out, &buf[..n])?,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                eprintln!("error: no reply within {:?} from {ep}", args.timeout);
+            Err(e) if is_timeout(&e) => {
+                report_lost(args);
                 lost += 1;
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {

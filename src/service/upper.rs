@@ -145,20 +145,25 @@ mod tests {
         assert_eq!(incomplete_tail(b""), 0);
     }
 
+    /// `bytes` as two reads cut at `cut`, the way the loop delivers them:
+    /// what the first call leaves unconsumed goes in front of the second.
+    fn in_two_reads(bytes: &[u8], cut: usize) -> Vec<u8> {
+        let cut = cut % (bytes.len() + 1);
+        let mut s = Upper;
+        let mut out = Outbox::default();
+        let used = s.on_bytes(peer(), &bytes[..cut], false, &mut out);
+        let mut rest = bytes[used..cut].to_vec();
+        rest.extend_from_slice(&bytes[cut..]);
+        assert_eq!(s.on_bytes(peer(), &rest, true, &mut out), rest.len());
+        out.messages().flat_map(|(_, m)| m.to_vec()).collect()
+    }
+
     proptest! {
         /// Python's str.upper() on valid text, whatever the reads' sizes.
         #[test]
         fn any_split_of_valid_text_matches_whole(text in "\\PC{0,40}", cut in 0usize..200) {
             let bytes = text.as_bytes();
-            let cut = cut % (bytes.len() + 1);
-            let mut s = Upper;
-            let mut out = Outbox::default();
-            let used = s.on_bytes(peer(), &bytes[..cut], false, &mut out);
-            let mut rest = bytes[used..cut].to_vec();
-            rest.extend_from_slice(&bytes[cut..]);
-            prop_assert_eq!(s.on_bytes(peer(), &rest, true, &mut out), rest.len());
-            let got: Vec<u8> = out.messages().flat_map(|(_, m)| m.to_vec()).collect();
-            prop_assert_eq!(got, text.to_uppercase().into_bytes());
+            prop_assert_eq!(in_two_reads(bytes, cut), text.to_uppercase().into_bytes());
         }
 
         /// Arbitrary bytes, valid or not: holding a cut-off tail never
@@ -168,15 +173,7 @@ mod tests {
             bytes in proptest::collection::vec(prop_oneof![any::<u8>(), 0x80u8..0xc0, 0xc2u8..0xf5], 0..64),
             cut in 0usize..80,
         ) {
-            let cut = cut % (bytes.len() + 1);
-            let mut s = Upper;
-            let mut out = Outbox::default();
-            let used = s.on_bytes(peer(), &bytes[..cut], false, &mut out);
-            let mut rest = bytes[used..cut].to_vec();
-            rest.extend_from_slice(&bytes[cut..]);
-            s.on_bytes(peer(), &rest, true, &mut out);
-            let got: Vec<u8> = out.messages().flat_map(|(_, m)| m.to_vec()).collect();
-            prop_assert_eq!(got, upper(&bytes));
+            prop_assert_eq!(in_two_reads(&bytes, cut), upper(&bytes));
         }
     }
 }
