@@ -549,6 +549,7 @@ impl<'a> Driver<'a> {
                         break;
                     }
                 }
+                // Drained: the next READABLE edge brings more.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.lose(i, reason(&e)),

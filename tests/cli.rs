@@ -267,8 +267,9 @@ fn load_with_rate_paces_messages() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = v["messages"].as_u64().unwrap();
-    // 400/s for 1 s: the pacing holds it near 400, far from flat out.
-    assert!((300..=500).contains(&n), "{n} messages");
+    // 400/s for 1 s: never more than came due (about 400), and far from
+    // the tens of thousands flat out would give.
+    assert!((200..=450).contains(&n), "{n} messages");
 }
 
 #[test]

@@ -53,15 +53,16 @@ fn non_reading_client_is_held_to_the_write_buffer_while_others_are_served() {
 #[test]
 fn idle_timeout_closes_the_idle_and_spares_the_active() {
     let opts = Options {
-        idle_timeout: Some(Duration::from_millis(600)),
+        idle_timeout: Some(Duration::from_millis(1000)),
         ..Options::default()
     };
     let srv = serve(&["echo=tcp://127.0.0.1:0"], opts);
     let mut idle = connect(srv.addrs[0]);
     let mut active = connect(srv.addrs[0]);
     let start = Instant::now();
-    // Keep `active` busy for three timeouts' worth.
-    while start.elapsed() < Duration::from_millis(1800) {
+    // Keep `active` busy (a tick every 100 ms, ten per timeout) for more
+    // than two timeouts' worth.
+    while start.elapsed() < Duration::from_millis(2500) {
         active.write_all(b"tick\n").unwrap();
         assert_eq!(read_line(&mut active), "tick");
         std::thread::sleep(Duration::from_millis(100)); // pacing traffic, not synchronising
