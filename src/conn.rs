@@ -88,6 +88,8 @@ pub struct Conn {
     pub peer_fin: bool,
     /// Queued for a flush at the end of this event (chat recipients).
     pub dirty: bool,
+    /// Queued to be driven again on the next turn (its read budget used).
+    pub deferred: bool,
     /// Went over `--write-buffer` as a chat recipient: disconnected at the
     /// end of this event unless writing brings it back under.
     pub doomed: bool,

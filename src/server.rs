@@ -70,6 +70,10 @@ const ACCEPT_BATCH: usize = 256;
 /// reason.
 const UDP_BATCH: usize = 256;
 
+/// At most this many reads (of up to 64 KiB) per connection per loop turn,
+/// so a client that keeps its socket full cannot hold the loop.
+const READS_PER_TURN: usize = 16;
+
 /// After `EMFILE` on accept, wait this long before trying again (unless a
 /// connection closes first and frees a descriptor).
 const ACCEPT_PAUSE_MS: u64 = 100;
@@ -245,6 +249,8 @@ impl Builder {
             pool: BufPool::default(),
             deadlines: Deadlines::default(),
             dirty: VecDeque::new(),
+            deferred: Vec::new(),
+            fanned_out: false,
             counters: Arc::new(Counters::default()),
             epoch: now,
             now,
@@ -302,10 +308,15 @@ pub struct Server {
     outbox: Outbox,
     pool: BufPool,
     deadlines: Deadlines,
-    /// Connections to drive again before this event's handling returns,
-    /// first in first out: chat recipients with new bytes, and a chat
-    /// sender that yielded after a read so its recipients write first.
+    /// Connections to drive before this event's handling returns, first in
+    /// first out: chat recipients with new bytes, new connections greeted.
     dirty: VecDeque<usize>,
+    /// Set by fan_out(): the read just handled went to other connections.
+    fanned_out: bool,
+    /// Connections that may still have input but used up their turn (the
+    /// read budget, or a chat read that fanned out): driven again on the
+    /// next on_timer(), after the poll has had its say.
+    deferred: Vec<usize>,
     counters: Arc<Counters>,
     epoch: Instant,
     now: Instant,
@@ -560,6 +571,7 @@ impl Server {
             may_read: false,
             peer_fin: false,
             dirty: false,
+            deferred: false,
             doomed: false,
         });
         self.counters.accepted.add(1);
@@ -582,6 +594,7 @@ impl Server {
     /// its life is over, and leave it registered for exactly what it is
     /// waiting for.
     fn drive(&mut self, key: usize) {
+        let mut reads = 0;
         loop {
             if !self.write_pending(key) {
                 return; // closed on a write error
@@ -596,16 +609,23 @@ impl Server {
                     // (may_read stays set): the WRITABLE event that drains
                     // the queue brings us back here to read on.
                     if conn.may_read && conn.pending_out() <= hw {
+                        if reads == READS_PER_TURN {
+                            // Its turn is over; edge-triggered readiness
+                            // will not report the rest, so remember it.
+                            self.defer(key);
+                            break;
+                        }
+                        self.fanned_out = false;
                         if !self.read_once(key) {
                             return;
                         }
-                        if !self.dirty.is_empty() {
+                        reads += 1;
+                        if self.fanned_out {
                             // That read went out to other connections (chat).
-                            // Let them write, and be judged slow or not,
-                            // before this one reads again: a recipient then
-                            // holds at most one read's fan-out more than
-                            // --write-buffer. settle() comes back to us.
-                            self.mark_dirty(key);
+                            // They write, and are judged slow or not, before
+                            // this one reads again: a recipient then holds at
+                            // most one read's fan-out beyond --write-buffer.
+                            self.defer(key);
                             break;
                         }
                         continue; // answer what was read, then read again
@@ -904,6 +924,15 @@ impl Server {
         }
     }
 
+    fn defer(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.deferred {
+                conn.deferred = true;
+                self.deferred.push(key);
+            }
+        }
+    }
+
     fn mark_dirty(&mut self, key: usize) {
         if let Some(conn) = self.conns.get_mut(key) {
             if !conn.dirty {
@@ -989,6 +1018,7 @@ impl Server {
         // reference to the same bytes, not a copy.
         let frame: Rc<[u8]> = Rc::from(&self.encode_buf[..]);
         let hw = self.opts.write_buffer;
+        self.fanned_out = true;
         for &m in &self.listeners[li].members {
             let m = m as usize;
             if Some(m) == sender {
@@ -1232,7 +1262,7 @@ impl Server {
                     Socket::Closed => false,
                 }
         });
-        if more {
+        if more || !self.deferred.is_empty() {
             return Some(Duration::ZERO);
         }
         let at = [
@@ -1247,12 +1277,19 @@ impl Server {
         Some(Duration::from_millis(at.saturating_sub(now)))
     }
 
-    /// The timer hook: expire idle connections, continue accepts and
-    /// receives a batch limit cut short, end a shutdown's grace period.
+    /// The timer hook: expire idle connections, continue accepts, receives
+    /// and reads a batch limit cut short, end a shutdown's grace period.
     /// Call it after every poll (it is cheap when there is nothing to do).
     pub fn on_timer(&mut self) {
         self.tick();
         self.expire_deadlines();
+        for key in std::mem::take(&mut self.deferred) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                if std::mem::take(&mut conn.deferred) {
+                    self.drive(key);
+                }
+            }
+        }
         if self.accept_paused_until.is_some_and(|t| t <= self.now_ms) {
             self.accept_paused_until = None;
         }
