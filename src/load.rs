@@ -9,8 +9,8 @@
 //! may arrive in any number of reads; a short read is normal.
 //!
 //! ```text
-//!  ramp: connect at --connect-rate, from 127.0.0.{1,2,…} when one source
-//!        address has too few ephemeral ports
+//!  ramp: connect at --connect-rate, from 127.0.0.{1,2,…} once one source
+//!        address would use more than half its ephemeral ports
 //!  run:  keep --pipeline messages in flight per connection; with --rate,
 //!        message j of a connection is *due* at a fixed time, and its
 //!        latency counts from then, even if it could only be sent later

@@ -19,8 +19,10 @@
 //!                       turn; the rest is remembered, not lost)
 //!  conn event ─▶ drive(): write what is owed ─▶ read one chunk ─▶ framing
 //!                ─▶ service ─▶ replies queued ─▶ write at once ─▶ read again
-//!                … until WouldBlock, or until too much is owed (backpressure)
-//!                ─▶ re-register interest only if it changed
+//!                … until WouldBlock, until too much is owed (backpressure),
+//!                or until its turn's READS_PER_TURN reads are used (then
+//!                remembered for the next turn) ─▶ re-register interest
+//!                only if it changed
 //!  UDP READABLE ─▶ recv_from until WouldBlock ─▶ service ─▶ send_to
 //! ```
 //!
@@ -331,9 +333,6 @@ pub struct Server {
     stopping: Option<u64>,
 }
 
-/// Why a connection is closed, for the log.
-struct Why<'a>(&'a dyn fmt::Display);
-
 impl Server {
     /// A builder with these options and no listeners yet.
     pub fn builder(opts: Options) -> Builder {
@@ -584,7 +583,10 @@ impl Server {
         let l = &mut self.listeners[li];
         l.service.on_connect(peer, &mut self.outbox);
         self.apply_outbox(li, Some(key));
-        self.mark_dirty(key);
+        // A greeting is written before this event's handling returns.
+        if self.conns.get(key).is_some_and(|c| c.pending_out() > 0) {
+            self.mark_dirty(key);
+        }
     }
 
     // ---- TCP: one connection -------------------------------------------
@@ -637,7 +639,7 @@ impl Server {
                     // The peer sent FIN and has every reply it was owed. Its
                     // receive side is empty (we read to EOF), so close()
                     // sends a plain FIN.
-                    self.close(key, Why(&"peer closed; every reply delivered"));
+                    self.close(key, &"peer closed; every reply delivered");
                     return;
                 }
                 State::Closing => {
@@ -709,7 +711,7 @@ impl Server {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
             Err(e) => {
-                self.close(key, Why(&format_args!("read: {e}")));
+                self.close(key, &format_args!("read: {e}"));
                 false
             }
         };
@@ -724,7 +726,7 @@ impl Server {
         while let Some(conn) = self.conns.get_mut(key) {
             match conn.stream.read(&mut scratch) {
                 Ok(0) => {
-                    self.close(key, Why(&"closed by us; the peer's FIN arrived"));
+                    self.close(key, &"closed by us; the peer's FIN arrived");
                     alive = false;
                     break;
                 }
@@ -735,7 +737,7 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.close(key, Why(&format_args!("lingering read: {e}")));
+                    self.close(key, &format_args!("lingering read: {e}"));
                     alive = false;
                     break;
                 }
@@ -881,7 +883,7 @@ impl Server {
         self.counters.bytes_out.add(wrote as u64);
         self.counters.pending_out.sub(wrote as u64);
         if let Some(e) = failed {
-            self.close(key, Why(&format_args!("write: {e}")));
+            self.close(key, &format_args!("write: {e}"));
             return false;
         }
         if wrote > 0 {
@@ -910,7 +912,7 @@ impl Server {
         };
         match registry.reregister(&mut conn.stream, token, want) {
             Ok(()) => conn.interest = want,
-            Err(e) => self.close(key, Why(&format_args!("reregister: {e}"))),
+            Err(e) => self.close(key, &format_args!("reregister: {e}")),
         }
     }
 
@@ -942,8 +944,8 @@ impl Server {
         }
     }
 
-    /// Close now; what was not written is dropped.
-    fn close(&mut self, key: usize, why: Why<'_>) {
+    /// Close now; what was not written is dropped. `why` is for the log.
+    fn close(&mut self, key: usize, why: &dyn fmt::Display) {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
@@ -965,7 +967,7 @@ impl Server {
         }
         self.counters.closed.add(1);
         self.counters.open.sub(1);
-        debug!("closed {} (connection {key}): {}", conn.peer, why.0);
+        debug!("closed {} (connection {key}): {why}", conn.peer);
         let peer = conn.peer;
         drop(conn); // closes the socket
         self.listeners[li]
@@ -1066,9 +1068,7 @@ impl Server {
             if std::mem::take(&mut c.doomed) && c.pending_out() > hw {
                 self.close(
                     k,
-                    Why(&format_args!(
-                        "chat recipient over --write-buffer ({hw} bytes unread)"
-                    )),
+                    &format_args!("chat recipient over --write-buffer ({hw} bytes unread)"),
                 );
             }
         }
@@ -1124,16 +1124,14 @@ impl Server {
             if conn.serial != e.serial || conn.timer_at != e.at {
                 continue; // stale: closed since, or superseded
             }
+            // A live entry always has its connection's deadline set.
             conn.timer_at = 0;
-            if conn.deadline == 0 {
-                continue;
-            }
             if conn.deadline <= self.now_ms {
                 let why = match conn.state {
                     State::Lingering => "closed by us; the peer did not close in time",
                     _ => "idle timeout",
                 };
-                self.close(key, Why(&why));
+                self.close(key, &why);
             } else {
                 // Traffic since: check again at the new deadline.
                 conn.timer_at = conn.deadline;
@@ -1364,7 +1362,7 @@ impl Server {
     fn abort_all(&mut self) {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.close(key, Why(&"shutdown grace period over"));
+            self.close(key, &"shutdown grace period over");
         }
         for l in &mut self.listeners {
             l.socket = Socket::Closed;
