@@ -163,6 +163,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         stats_every: (!args.stats.is_zero()).then_some(args.stats),
         grace: args.grace,
     };
+    let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
+    // After binding, so a bind error is the only line on stderr (SPEC §3);
+    // the limit only matters for the connections still to come.
     match sockloop::sys::raise_fd_limit() {
         Ok(limit) => {
             log::info!("open-file limit: {limit}");
@@ -176,7 +179,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         }
         Err(e) => log::warn!("cannot read or raise the open-file limit: {e}"),
     }
-    let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     for (service, endpoint) in server.listeners() {
         let _ = writeln!(
