@@ -90,10 +90,7 @@ fn main() {
         "RSS growth per connection: {:.0} bytes",
         (after - before) as f64 * 1024.0 / n as f64
     );
-    println!(
-        "size_of::<Conn>() = {} bytes",
-        std::mem::size_of::<sockloop::conn::Conn>()
-    );
+    println!("size_of::<Conn>() = {} bytes", sockloop::server::CONN_SIZE);
     println!(
         "server CPU while idle: {:.3} s over {secs} s ({:.2} %)",
         cpu1 - cpu0,

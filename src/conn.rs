@@ -1,54 +1,99 @@
-//! One TCP connection's state, as the slab holds it.
-//!
-//! A connection is a small struct: the socket, who the peer is, where it is
-//! in its life ([`State`]), and what interest it is registered with. Its
-//! buffers — bytes of a frame not yet complete, replies the kernel has not
-//! taken — live in a [`ConnBufs`] box that exists only while there is
-//! something in it: an idle connection owns no buffer at all. Emptied boxes
-//! go back to a [`BufPool`] so the next busy connection reuses them.
+//! One TCP connection's state, as the slab holds it: where it is in its
+//! life, what it holds, and what it is waiting for. The loop asks, the
+//! connection answers: every state change is one arm of
+//! [`Conn::on`], and every question the loop asks ("may I read?", "what
+//! interest?") is a small named predicate here.
 //!
 //! ```text
-//!          peer sends FIN           replies delivered
-//!  Open ───────────────────▶ PeerClosed ──────────────▶ (closed)
-//!    │
-//!    │ we decide to close (frame too long, shutdown)
-//!    ▼      replies delivered,        peer's FIN, or
-//!  Closing ──────────────────▶ Lingering ───────────▶ (closed)
-//!            shutdown(Write)           linger deadline
+//!            PeerFin                       AllDelivered
+//!   Open ─────────────────▶ PeerClosed ───────────────────▶ (closed)
+//!     │                        ▲
+//!     │ WeClose                │ PeerFin
+//!     ▼         AllDelivered   │                 PeerFin, or the
+//!   Closing ──────────────────────▶ Lingering ─────────────────▶ (closed)
+//!            shutdown(Write)                      linger deadline
 //! ```
+//!
+//! Its buffers — held input ([`InBuf`]) and unsent replies ([`OutQueue`])
+//! — live in a [`ConnBufs`] box that exists only while something is in
+//! it: an idle connection owns no buffer at all. Emptied boxes go back to
+//! a [`BufPool`] so the next busy connection reuses them.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
 
-use mio::net::TcpStream;
 use mio::Interest;
 
+use crate::inbuf::{InBuf, KEEP_CAPACITY};
 use crate::outq::OutQueue;
+
+/// A byte stream the loop can drive: a socket, or a fake one in tests.
+pub(crate) trait Stream: Read + Write {
+    /// Send our FIN (`shutdown(SHUT_WR)`): no more bytes from us.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Stream for mio::net::TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Reading requests, writing replies.
     Open,
     /// The peer half-closed (we read EOF). Every reply owed is still
-    /// delivered (SPEC §1); then we close. Nothing more will be read.
+    /// delivered (docs/protocol.md, "Connections"); then we close. Nothing
+    /// more will be read.
     PeerClosed,
-    /// We are closing (a limit, an error line, shutdown): no more input is
-    /// processed; what is already queued is delivered first.
+    /// We are closing (a limit, an error line, shutdown): new input is read
+    /// and thrown away (so that closing sends no RST), what is already
+    /// owed is delivered first.
     Closing,
-    /// Our FIN is sent (`shutdown(Write)`). We read and discard until the
-    /// peer's FIN so that closing does not send an RST that could destroy
-    /// replies the peer has not read yet; a deadline bounds the wait.
+    /// Our FIN is sent. We read and discard until the peer's FIN so that
+    /// closing does not send an RST that could destroy replies the peer
+    /// has not read yet; a deadline bounds the wait.
     Lingering,
+}
+
+/// What happened to a connection, for [`Conn::on`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A read returned 0: the peer sent FIN.
+    PeerFin,
+    /// We decided to close (frame too long, frame timeout, shutdown).
+    WeClose,
+    /// Nothing is owed any more: every reply is with the kernel.
+    AllDelivered,
+}
+
+/// What the loop must do after a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Nothing: carry on in the (possibly new) state.
+    Stay,
+    /// Send our FIN now (`shutdown(Write)`) and start lingering.
+    SendFin,
+    /// Its life is over: close the socket.
+    Close(&'static str),
 }
 
 /// A connection's buffers, boxed so an idle connection pays one pointer.
 #[derive(Debug, Default)]
-pub struct ConnBufs {
-    /// Bytes read but not yet used: an incomplete frame (or an incomplete
-    /// UTF-8 character for `upper`), waiting for the next read.
-    pub input: Vec<u8>,
+pub(crate) struct ConnBufs {
+    /// Bytes read but not yet used (see [`InBuf`]).
+    pub input: InBuf,
     /// Replies not yet taken by the kernel.
     pub out: OutQueue,
+    /// When the frame held in `input` began (ms on the server's clock;
+    /// 0: none), for `--frame-timeout`.
+    pub frame_since: u64,
+    /// Since when this chat member is above `--write-buffer` (ms; 0: it is
+    /// not), for `--slow-timeout`.
+    pub over_since: u64,
 }
 
 impl ConnBufs {
@@ -57,62 +102,183 @@ impl ConnBufs {
     }
 }
 
-/// A TCP connection in the slab.
-#[derive(Debug)]
-pub struct Conn {
-    pub stream: TcpStream,
-    pub peer: SocketAddr,
-    /// Only while something is buffered.
-    pub bufs: Option<Box<ConnBufs>>,
-    /// When the idle (or linger) deadline falls, in ms since the server's
-    /// epoch; 0 means none.
-    pub deadline: u64,
-    /// The `at` of this connection's live entry in the deadline heap; 0
-    /// means it has none.
-    pub timer_at: u64,
-    /// Tells this connection from a later one in the same slab slot.
-    pub serial: u32,
-    /// Its place in its listener's member list (for chat fan-out).
-    pub member_idx: u32,
-    /// Which listener accepted it.
-    pub listener: u16,
-    pub state: State,
-    /// What it is registered for now (to skip `epoll_ctl` when unchanged).
-    pub interest: Interest,
-    /// The socket may hold unread bytes: readiness was reported and we have
-    /// not yet seen `WouldBlock` (or a short read) since. Edge-triggered
-    /// readiness is reported once, so forgetting this would strand bytes.
-    pub may_read: bool,
-    /// The event said the peer's write side is closed (EPOLLRDHUP): read on
-    /// to EOF even after a short read.
-    pub peer_fin: bool,
-    /// Queued for a flush at the end of this event (chat recipients).
-    pub dirty: bool,
-    /// Queued to be driven again on the next turn (its read budget used).
-    pub deferred: bool,
-    /// Went over `--write-buffer` as a chat recipient: disconnected at the
-    /// end of this event unless writing brings it back under.
-    pub doomed: bool,
+/// Boolean facts about a connection, packed in one byte (an idle
+/// connection's size is a measured figure: see BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, Default)]
+struct Flags(u8);
+
+impl Flags {
+    fn get(self, f: u8) -> bool {
+        self.0 & f != 0
+    }
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.0 |= f;
+        } else {
+            self.0 &= !f;
+        }
+    }
 }
 
-impl Conn {
+/// The socket may hold unread bytes: readiness was reported and we have
+/// not yet seen `WouldBlock` (or a short read) since. Edge-triggered
+/// readiness is reported once, so forgetting this would strand bytes.
+const MAY_READ: u8 = 1;
+/// The event said the peer's write side is closed (EPOLLRDHUP): read on to
+/// EOF even after a short read.
+const PEER_FIN_SEEN: u8 = 2;
+/// Queued to be driven before this event's handling returns.
+const DIRTY: u8 = 4;
+/// Queued to be driven again on the next turn.
+const DEFERRED: u8 = 8;
+/// Above `--write-buffer` as a chat member (counted in its room).
+const OVER_MARK: u8 = 16;
+/// Waiting in its room's list of senders to resume.
+const PAUSED: u8 = 32;
+
+/// A TCP connection in the slab. `S` is the stream: a socket in the
+/// server, a scripted fake in the loop's simulation tests.
+#[derive(Debug)]
+pub(crate) struct Conn<S> {
+    stream: S,
+    peer: SocketAddr,
+    bufs: Option<Box<ConnBufs>>,
+    /// The idle deadline (or, lingering, the linger deadline), in ms on the
+    /// server's clock; 0 means none.
+    deadline: u64,
+    /// The `at` of this connection's live entry in the deadline heap; 0
+    /// means it has none.
+    timer_at: u64,
+    /// Which connection this is, never reused while the server runs (a
+    /// slab slot is): tells a stale deadline entry from a live one.
+    id: u64,
+    /// Its place in its listener's member list (for chat fan-out).
+    member_idx: u32,
+    /// Which listener accepted it.
+    listener: u16,
+    state: State,
+    /// What it is registered for now (to skip `epoll_ctl` when unchanged).
+    interest: Interest,
+    flags: Flags,
+}
+
+impl<S> Conn<S> {
+    /// A connection just accepted, registered for READABLE.
+    pub fn new(stream: S, peer: SocketAddr, id: u64, listener: u16, member_idx: u32) -> Self {
+        Conn {
+            stream,
+            peer,
+            bufs: None,
+            deadline: 0,
+            timer_at: 0,
+            id,
+            member_idx,
+            listener,
+            state: State::Open,
+            interest: Interest::READABLE,
+            // Registering a socket that already has bytes reports them as
+            // an event; nothing to read until then.
+            flags: Flags::default(),
+        }
+    }
+
+    // ---- the state machine ---------------------------------------------
+
+    /// Apply `event`; say what the loop must do.
+    pub fn on(&mut self, event: Event) -> Next {
+        use Event::*;
+        use State::*;
+        match (self.state, event) {
+            // EOF: the peer will send nothing more, but still reads. What
+            // it is owed is delivered before we close (half-close).
+            (Open | Closing, PeerFin) => {
+                self.state = PeerClosed;
+                Next::Stay
+            }
+            // Our decision: what is owed still goes out first. A frame
+            // still incomplete never will be, so it is dropped now.
+            (Open, WeClose) => {
+                self.state = Closing;
+                if let Some(b) = self.bufs.as_mut() {
+                    if !b.input.has_ready_frames() {
+                        b.input.clear();
+                        b.frame_since = 0;
+                    }
+                }
+                Next::Stay
+            }
+            // Already on its way out; the reason to close changes nothing.
+            (PeerClosed | Closing | Lingering, WeClose) => Next::Stay,
+            // Both sides are done: a plain close (our receive side is empty,
+            // we read to EOF, so close() sends FIN, not RST).
+            (PeerClosed, AllDelivered) => Next::Close("peer closed; every reply delivered"),
+            // Everything owed is with the kernel: our FIN goes after it.
+            (Closing, AllDelivered) => {
+                self.state = Lingering;
+                self.set(MAY_READ, true);
+                Next::SendFin
+            }
+            (Lingering, PeerFin) => Next::Close("closed by us; the peer's FIN arrived"),
+            // Nothing to do: still open, or already waiting for the FIN.
+            (Open | Lingering, AllDelivered) | (PeerClosed, PeerFin) => Next::Stay,
+        }
+    }
+
+    /// Where it is in its life.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    // ---- questions the loop asks ---------------------------------------
+
     /// Reply bytes waiting for the kernel.
     pub fn pending_out(&self) -> usize {
         self.bufs.as_ref().map_or(0, |b| b.out.len())
     }
 
-    /// The interest this connection needs in its state: READABLE while it
-    /// may read (not paused by backpressure), WRITABLE only while bytes are
-    /// pending — registering WRITABLE with nothing to write would only wake
-    /// the loop for nothing. `None` when it needs neither (it is done).
+    /// Whether its replies are over the high-water mark (backpressure).
+    pub fn over(&self, write_buffer: usize) -> bool {
+        self.pending_out() > write_buffer
+    }
+
+    /// Whether held input may contain whole frames a budget left for later.
+    pub fn has_ready_input(&self) -> bool {
+        self.bufs
+            .as_ref()
+            .is_some_and(|b| b.input.has_ready_frames())
+    }
+
+    /// Whether input it already holds may be handed to the service now:
+    /// not once we close for a limit, and not above the mark (the replies
+    /// would only grow).
+    pub fn may_take_input(&self, write_buffer: usize) -> bool {
+        matches!(self.state, State::Open | State::PeerClosed | State::Closing)
+            && !self.over(write_buffer)
+    }
+
+    /// Whether to read a request from the socket now.
+    pub fn wants_read(&self, write_buffer: usize) -> bool {
+        self.state == State::Open && self.flag_may_read() && !self.over(write_buffer)
+    }
+
+    /// Whether unread input is to be read and thrown away (closing, so
+    /// that close() sends no RST).
+    pub fn wants_discard(&self) -> bool {
+        matches!(self.state, State::Closing | State::Lingering) && self.flag_may_read()
+    }
+
+    /// The interest this connection needs: READABLE while it reads (not
+    /// paused by its own backpressure) or discards, WRITABLE only while
+    /// bytes are pending — registering WRITABLE with nothing to write would
+    /// only wake the loop for nothing. `None` when it needs neither.
     pub fn wanted_interest(&self, write_buffer: usize) -> Option<Interest> {
         let pending = self.pending_out() > 0;
         let read = match self.state {
             // Above the high-water mark we stop reading: the peer's bytes
             // wait in the kernel, and TCP flow control slows the peer down.
-            State::Open => self.pending_out() <= write_buffer,
-            State::Lingering => true,
-            State::PeerClosed | State::Closing => false,
+            State::Open => !self.over(write_buffer),
+            State::Closing | State::Lingering => true,
+            State::PeerClosed => false,
         };
         match (read, pending) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
@@ -122,6 +288,85 @@ impl Conn {
         }
     }
 
+    /// The earliest of its deadlines (ms; 0: none): idle or linger, the
+    /// frame timeout while a frame is incomplete, the slow-member timeout
+    /// while over the mark.
+    pub fn due_at(&self, frame_timeout_ms: Option<u64>, slow_timeout_ms: u64) -> u64 {
+        let mut at = self.deadline;
+        let mut earlier = |t: u64| {
+            if t != 0 && (at == 0 || t < at) {
+                at = t;
+            }
+        };
+        if let Some(b) = &self.bufs {
+            if let (Some(ft), true) = (frame_timeout_ms, b.frame_since != 0) {
+                earlier(b.frame_since + ft);
+            }
+            if self.flags.get(OVER_MARK) && b.over_since != 0 {
+                earlier(b.over_since + slow_timeout_ms);
+            }
+        }
+        at
+    }
+
+    /// Whether its frame timeout has passed at `now`.
+    pub fn frame_expired(&self, frame_timeout_ms: Option<u64>, now: u64) -> bool {
+        match (frame_timeout_ms, &self.bufs) {
+            (Some(ft), Some(b)) => b.frame_since != 0 && b.frame_since + ft <= now,
+            _ => false,
+        }
+    }
+
+    /// Whether it has been over the mark for the slow timeout at `now`.
+    pub fn slow_expired(&self, slow_timeout_ms: u64, now: u64) -> bool {
+        self.flags.get(OVER_MARK)
+            && self
+                .bufs
+                .as_ref()
+                .is_some_and(|b| b.over_since != 0 && b.over_since + slow_timeout_ms <= now)
+    }
+
+    // ---- plain accessors -----------------------------------------------
+
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    pub fn listener(&self) -> usize {
+        self.listener as usize
+    }
+    pub fn member_idx(&self) -> usize {
+        self.member_idx as usize
+    }
+    pub fn set_member_idx(&mut self, i: usize) {
+        self.member_idx = i as u32;
+    }
+    pub fn interest(&self) -> Interest {
+        self.interest
+    }
+    pub fn set_interest(&mut self, i: Interest) {
+        self.interest = i;
+    }
+    pub fn deadline(&self) -> u64 {
+        self.deadline
+    }
+    pub fn set_deadline(&mut self, at: u64) {
+        self.deadline = at;
+    }
+    pub fn timer_at(&self) -> u64 {
+        self.timer_at
+    }
+    pub fn set_timer_at(&mut self, at: u64) {
+        self.timer_at = at;
+    }
     /// The buffers, taken from `pool` if the connection has none.
     pub fn bufs_mut(&mut self, pool: &mut BufPool) -> &mut ConnBufs {
         self.bufs.get_or_insert_with(|| pool.take())
@@ -135,12 +380,106 @@ impl Conn {
             }
         }
     }
+
+    /// The stream and the buffers at once (writing from one to the other).
+    pub fn stream_and_bufs(&mut self) -> (&mut S, &mut ConnBufs) {
+        let bufs = self.bufs.get_or_insert_with(Box::default);
+        (&mut self.stream, bufs)
+    }
+
+    /// Take the buffers away (closing).
+    pub fn take_bufs(&mut self) -> Option<Box<ConnBufs>> {
+        self.bufs.take()
+    }
+
+    // ---- flags -----------------------------------------------------------
+
+    fn set(&mut self, f: u8, on: bool) {
+        self.flags.set(f, on);
+    }
+    pub fn flag_may_read(&self) -> bool {
+        self.flags.get(MAY_READ)
+    }
+    pub fn set_may_read(&mut self, on: bool) {
+        self.set(MAY_READ, on);
+    }
+    pub fn peer_fin_seen(&self) -> bool {
+        self.flags.get(PEER_FIN_SEEN)
+    }
+    pub fn set_peer_fin_seen(&mut self) {
+        self.set(PEER_FIN_SEEN, true);
+    }
+    /// Set the DIRTY flag; `true` if it was not set (queue it once).
+    pub fn mark_dirty(&mut self) -> bool {
+        let was = self.flags.get(DIRTY);
+        self.set(DIRTY, true);
+        !was
+    }
+    /// Clear the DIRTY flag; `true` if it was set.
+    pub fn take_dirty(&mut self) -> bool {
+        let was = self.flags.get(DIRTY);
+        self.set(DIRTY, false);
+        was
+    }
+    /// Set the DEFERRED flag; `true` if it was not set.
+    pub fn mark_deferred(&mut self) -> bool {
+        let was = self.flags.get(DEFERRED);
+        self.set(DEFERRED, true);
+        !was
+    }
+    /// Clear the DEFERRED flag; `true` if it was set.
+    pub fn take_deferred(&mut self) -> bool {
+        let was = self.flags.get(DEFERRED);
+        self.set(DEFERRED, false);
+        was
+    }
+    /// Whether it is counted as over the mark in its room.
+    pub fn is_over_mark(&self) -> bool {
+        self.flags.get(OVER_MARK)
+    }
+    /// Count it over (or no longer over) the mark; records since when.
+    pub fn set_over_mark(&mut self, on: bool, now: u64) {
+        self.set(OVER_MARK, on);
+        if let Some(b) = self.bufs.as_mut() {
+            b.over_since = if on { now } else { 0 };
+        }
+    }
+    /// Set the PAUSED flag; `true` if it was not set (list it once).
+    pub fn mark_paused(&mut self) -> bool {
+        let was = self.flags.get(PAUSED);
+        self.set(PAUSED, true);
+        !was
+    }
+    /// Clear the PAUSED flag; `true` if it was set.
+    pub fn take_paused(&mut self) -> bool {
+        let was = self.flags.get(PAUSED);
+        self.set(PAUSED, false);
+        was
+    }
+}
+
+/// Why a connection was closed, for the log.
+#[derive(Debug)]
+pub(crate) enum Why {
+    /// A reason in words.
+    Said(&'static str),
+    /// A syscall failed.
+    Io(&'static str, io::Error),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Said(s) => f.write_str(s),
+            Why::Io(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
 }
 
 /// Emptied buffer boxes, kept for reuse so that a connection that becomes
 /// busy, drains and becomes busy again does not go to the allocator.
 #[derive(Debug, Default)]
-pub struct BufPool {
+pub(crate) struct BufPool {
     // The boxes themselves are what is pooled: handing one out must not
     // allocate, and a connection holds exactly this box.
     #[allow(clippy::vec_box)]
@@ -149,9 +488,6 @@ pub struct BufPool {
 
 /// How many boxes the pool keeps; beyond that they are freed.
 const POOL_MAX: usize = 256;
-
-/// A held-input buffer larger than this is freed rather than pooled.
-const INPUT_KEEP: usize = 128 * 1024;
 
 impl BufPool {
     /// An empty box, reused if one is free.
@@ -162,9 +498,72 @@ impl BufPool {
     /// Return a box (its contents are dropped).
     pub fn put(&mut self, mut b: Box<ConnBufs>) {
         b.out.clear();
-        b.input.clear();
-        if self.free.len() < POOL_MAX && b.out.reusable() && b.input.capacity() <= INPUT_KEEP {
+        b.frame_since = 0;
+        b.over_since = 0;
+        if b.input.capacity() > KEEP_CAPACITY {
+            b.input.clear();
+        }
+        if self.free.len() < POOL_MAX && b.out.reusable() && b.input.is_empty() {
             self.free.push(b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Conn<()> {
+        Conn::new((), "127.0.0.1:1".parse().unwrap(), 1, 0, 0)
+    }
+
+    #[test]
+    fn half_close_delivers_then_closes() {
+        let mut c = conn();
+        assert_eq!(c.on(Event::PeerFin), Next::Stay);
+        assert_eq!(c.state(), State::PeerClosed);
+        assert!(!c.wants_read(10), "nothing more is read after EOF");
+        assert!(matches!(c.on(Event::AllDelivered), Next::Close(_)));
+    }
+
+    #[test]
+    fn we_close_then_fin_then_linger_until_the_peers_fin() {
+        let mut c = conn();
+        c.set_may_read(true);
+        assert_eq!(c.on(Event::WeClose), Next::Stay);
+        assert!(!c.wants_read(10), "closing: no new requests");
+        assert!(c.wants_discard(), "but unread input is drained");
+        assert_eq!(c.wanted_interest(10), Some(Interest::READABLE));
+        assert_eq!(c.on(Event::AllDelivered), Next::SendFin);
+        assert_eq!(c.state(), State::Lingering);
+        assert_eq!(c.on(Event::WeClose), Next::Stay);
+        assert!(matches!(c.on(Event::PeerFin), Next::Close(_)));
+    }
+
+    #[test]
+    fn interest_follows_backpressure() {
+        let mut c = conn();
+        let mut pool = BufPool::default();
+        assert_eq!(c.wanted_interest(4), Some(Interest::READABLE));
+        c.bufs_mut(&mut pool)
+            .out
+            .append_with(|v| v.extend_from_slice(b"12345"));
+        assert_eq!(c.wanted_interest(4), Some(Interest::WRITABLE));
+        assert_eq!(
+            c.wanted_interest(8),
+            Some(Interest::READABLE | Interest::WRITABLE)
+        );
+    }
+
+    #[test]
+    fn flags_are_independent() {
+        let mut c = conn();
+        assert!(c.mark_dirty());
+        assert!(!c.mark_dirty());
+        assert!(c.mark_deferred());
+        assert!(c.take_dirty());
+        assert!(!c.take_dirty());
+        assert!(c.take_deferred());
+        assert!(c.mark_paused() && c.take_paused());
     }
 }

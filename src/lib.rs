@@ -5,13 +5,22 @@
 //! the clients touch sockets):
 //!
 //! ```text
-//!   server  (the poll loop: accept, read, write, interest, deadlines)
-//!     ├── conn     one connection's state in the slab
-//!     ├── outq     replies the kernel has not taken yet
-//!     ├── udp      UDP sockets, their unsent datagrams, the reflection guard
-//!     ├── timer    idle and linger deadlines
-//!     ├── framing  bytes → frames → bytes                (no I/O)
-//!     └── service  frames → replies: upper, echo, count, chat  (no I/O)
+//!   server/   the poll loop: the only code that touches a socket
+//!     mod.rs       the loop: register, handle_event, next_timeout, on_timer, run
+//!     builder.rs   binding, socket options
+//!     accept.rs    welcoming sockets, the connection cap
+//!     tcp.rs       a connection's turn, interest, close
+//!     drive.rs     write, read, frame, serve — over any Read + Write (sim.rs tests it)
+//!     room.rs      delivery, chat fan-out, pacing by the slowest reader
+//!     deadlines.rs idle, frame, slow-member and linger deadlines (timer.rs: the heap)
+//!     udp.rs       UDP sockets, unsent datagrams, the reflection guard
+//!     shutdown.rs  graceful stop
+//!   conn      one connection's state machine                     (no I/O)
+//!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
+//!   outq      replies the kernel has not taken yet
+//!   framing   bytes → frames → bytes                            (no I/O)
+//!   service   frames → replies: upper, echo, count, chat         (no I/O)
+//!   options   every limit, with its default
 //! ```
 //!
 //! Run a server:
@@ -28,20 +37,19 @@
 
 pub mod addr;
 pub mod client;
-
-pub mod conn;
+pub(crate) mod conn;
 pub mod framing;
+pub mod inbuf;
 pub mod load;
-
-pub mod outq;
+pub mod options;
+pub(crate) mod outq;
 pub mod server;
 pub mod service;
 pub mod stats;
 pub mod sys;
-pub mod timer;
-pub mod udp;
 
 pub use addr::{Endpoint, ListenSpec, Proto};
 pub use framing::Framing;
-pub use server::{Builder, Options, Server};
+pub use options::Options;
+pub use server::{Builder, Server};
 pub use stats::{Counters, Stats};

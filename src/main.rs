@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use sockloop::addr::{Endpoint, ListenSpec};
 use sockloop::client::{self, ChatArgs, SendArgs};
 use sockloop::load::{self, LoadConfig};
+use sockloop::options::defaults;
 use sockloop::{Framing, Options, Server};
 
 #[derive(Parser)]
@@ -36,7 +37,7 @@ enum Command {
         #[arg(long, default_value = "line")]
         framing: Framing,
         /// Seconds to wait for each reply.
-        #[arg(long, default_value = "5", value_parser = secs)]
+        #[arg(long, default_value = "5", value_parser = secs_duration)]
         timeout: Duration,
     },
     /// Join a chat room: typed lines are sent, the room's lines printed.
@@ -52,32 +53,41 @@ enum Command {
 struct ServeArgs {
     /// SERVICE=PROTO://HOST:PORT[?framing=raw|line|len32]; repeatable.
     /// Default: upper=tcp://127.0.0.1:12000 and upper=udp://127.0.0.1:12000.
-    #[arg(long = "listen", value_name = "SPEC")]
+    #[arg(long = "listen", value_name = "SPEC", value_parser = listen_spec)]
     listen: Vec<ListenSpec>,
     /// Connections past this are closed right after accept.
-    #[arg(long, default_value = "100000")]
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNS)]
     max_conns: usize,
-    /// Close a TCP connection idle this long (0 = never).
-    #[arg(long, default_value = "300", value_parser = secs)]
-    idle_timeout: Duration,
+    /// Close a TCP connection idle this many seconds (0 = never).
+    #[arg(long, value_name = "SECS", default_value_t = defaults::IDLE_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
+    idle_timeout: f64,
     /// Longest frame accepted, in bytes.
-    #[arg(long, default_value = "65536", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_FRAME as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_frame: u32,
     /// Unsent reply bytes per connection above which reading pauses.
-    #[arg(long, default_value = "262144")]
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::WRITE_BUFFER)]
     write_buffer: usize,
-    /// Drop a UDP chat member silent this long.
-    #[arg(long, default_value = "300", value_parser = secs)]
-    udp_member_ttl: Duration,
+    /// Drop a UDP chat member silent this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::UDP_MEMBER_TTL_SECS, value_parser = secs, allow_negative_numbers = true)]
+    udp_member_ttl: f64,
     /// Most members of a UDP chat room.
-    #[arg(long, default_value = "1024")]
+    #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS)]
     udp_max_members: usize,
-    /// Print a counters line on stderr this often (0 = never).
-    #[arg(long, default_value = "0", value_parser = secs)]
-    stats: Duration,
-    /// On SIGINT/SIGTERM, deliver owed replies for up to this long.
-    #[arg(long, default_value = "5", value_parser = secs)]
-    grace: Duration,
+    /// Disconnect a chat member that stays above --write-buffer this many
+    /// seconds (the room waits for it until then).
+    #[arg(long, value_name = "SECS", default_value_t = defaults::SLOW_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
+    slow_timeout: f64,
+    /// Close a connection whose frame is still incomplete this many seconds
+    /// after its first byte (0 = off); a line listener first sends
+    /// "ERR frame timeout".
+    #[arg(long, value_name = "SECS", default_value_t = defaults::FRAME_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
+    frame_timeout: f64,
+    /// Print a counters line on stderr every this many seconds (0 = never).
+    #[arg(long, value_name = "SECS", default_value_t = defaults::STATS_SECS, value_parser = secs, allow_negative_numbers = true)]
+    stats: f64,
+    /// On SIGINT/SIGTERM, deliver owed replies for up to this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = defaults::GRACE_SECS, value_parser = secs, allow_negative_numbers = true)]
+    grace: f64,
 }
 
 #[derive(clap::Args)]
@@ -91,7 +101,7 @@ struct LoadArgs {
     #[arg(long, default_value = "64", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     size: u32,
     /// Seconds to run (with --idle: to hold the connections once open).
-    #[arg(long, default_value = "10", value_parser = secs)]
+    #[arg(long, default_value = "10", value_parser = secs_duration)]
     duration: Duration,
     /// Messages in flight per connection.
     #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -110,12 +120,29 @@ struct LoadArgs {
     json: bool,
 }
 
-/// Seconds, whole or fractional, as a Duration.
-fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    Duration::try_from_secs_f64(v).map_err(|_| format!("'{s}' is not a number of seconds ≥ 0"))
+/// Seconds, whole or fractional, ≥ 0.
+fn secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds ≥ 0")),
+    }
+}
+
+/// Seconds as a Duration (load's options).
+fn secs_duration(s: &str) -> Result<Duration, String> {
+    secs(s).map(Duration::from_secs_f64)
+}
+
+/// Seconds, `None` for 0 (a timer switched off).
+fn off_if_zero(v: f64) -> Option<Duration> {
+    (v > 0.0).then(|| Duration::from_secs_f64(v))
+}
+
+/// A `--listen` spec naming one of the services `serve` knows.
+fn listen_spec(s: &str) -> Result<ListenSpec, String> {
+    let spec: ListenSpec = s.parse()?;
+    sockloop::service::check_name(&spec.service)?;
+    Ok(spec)
 }
 
 fn main() -> ExitCode {
@@ -155,13 +182,15 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     };
     let opts = Options {
         max_conns: args.max_conns,
-        idle_timeout: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout),
+        idle_timeout: off_if_zero(args.idle_timeout),
         max_frame: args.max_frame as usize,
         write_buffer: args.write_buffer,
-        udp_member_ttl: args.udp_member_ttl,
+        udp_member_ttl: Duration::from_secs_f64(args.udp_member_ttl),
         udp_max_members: args.udp_max_members,
-        stats_every: (!args.stats.is_zero()).then_some(args.stats),
-        grace: args.grace,
+        slow_timeout: Duration::from_secs_f64(args.slow_timeout),
+        frame_timeout: off_if_zero(args.frame_timeout),
+        stats_every: off_if_zero(args.stats),
+        grace: Duration::from_secs_f64(args.grace),
     };
     let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
     // After binding, so a bind error is the only line on stderr (SPEC §3);

@@ -11,7 +11,8 @@
 //!   encoded once into an `Rc<[u8]>`, and every recipient's queue holds a
 //!   reference to it instead of a copy.
 //!
-//! A write hands the kernel up to [`MAX_IOVECS`] chunks in one `writev`.
+//! A write hands the kernel up to `IOV_MAX` (1024 on Linux) chunks in one
+//! `writev`.
 //! A fully written owned chunk is kept as `spare` and reused for the next
 //! replies, so a steady stream of replies allocates nothing.
 
@@ -19,8 +20,12 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::rc::Rc;
 
-/// How many chunks one `writev` is given.
-const MAX_IOVECS: usize = 32;
+/// How many chunks one `writev` is given: Linux's `IOV_MAX`.
+const MAX_IOVECS: usize = 1024;
+
+/// The common case — a reply or two — gets a small array on the stack, so
+/// a write does not pay for setting up 1024 slices it will not use.
+const FEW_IOVECS: usize = 8;
 
 /// A spare buffer larger than this is freed rather than kept.
 const MAX_SPARE: usize = 256 * 1024;
@@ -94,16 +99,25 @@ impl OutQueue {
     /// One `writev` of the unsent bytes to `w`. Returns what the kernel
     /// took, which may be less than [`len`](Self::len): the rest stays.
     pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let written = if self.chunks.len() <= FEW_IOVECS {
+            self.writev::<W, FEW_IOVECS>(w)?
+        } else {
+            self.writev::<W, MAX_IOVECS>(w)?
+        };
+        self.consume(written);
+        Ok(written)
+    }
+
+    /// One `writev` of up to `N` chunks.
+    fn writev<W: Write, const N: usize>(&self, w: &mut W) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); N];
         let mut n = 0;
-        for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+        for (i, chunk) in self.chunks.iter().take(N).enumerate() {
             let skip = if i == 0 { self.front_sent } else { 0 };
             slices[i] = IoSlice::new(&chunk.bytes()[skip..]);
             n += 1;
         }
-        let written = w.write_vectored(&slices[..n])?;
-        self.consume(written);
-        Ok(written)
+        w.write_vectored(&slices[..n])
     }
 
     /// Forget the first `n` unsent bytes (they were written).

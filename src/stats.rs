@@ -55,8 +55,25 @@ pub struct Counters {
     /// Reply bytes held in user space for all connections, now.
     pub pending_out: Counter,
     /// The most reply bytes ever held for one connection at once: with
-    /// backpressure this stays under `--write-buffer` plus one read.
+    /// backpressure this stays under `--write-buffer` plus the replies to
+    /// one read (or, in a chat room, one turn's fan-out).
     pub peak_conn_pending: Counter,
+    /// The most memory (bytes of capacity) ever held for one connection's
+    /// unused input: at most `--max-frame` plus a small constant for an
+    /// incomplete frame.
+    pub peak_held_input: Counter,
+    /// The most work one connection did in one loop turn (replies plus
+    /// room deliveries): at most the per-turn budget plus one frame's.
+    pub peak_turn_work: Counter,
+    /// Chat members disconnected for staying above `--write-buffer` for
+    /// `--slow-timeout`.
+    pub slow_cut: Counter,
+    /// Milliseconds chat rooms spent paused for a member above the mark.
+    pub room_paused_ms: Counter,
+    /// Connections closed by `--frame-timeout`.
+    pub frame_timeouts: Counter,
+    /// UDP chat relays dropped because the socket could not take them.
+    pub udp_relays_dropped: Counter,
 }
 
 impl Counters {
@@ -73,12 +90,19 @@ impl Counters {
             frames_out: self.frames_out.get(),
             pending_out: self.pending_out.get(),
             peak_conn_pending: self.peak_conn_pending.get(),
+            peak_held_input: self.peak_held_input.get(),
+            peak_turn_work: self.peak_turn_work.get(),
+            slow_cut: self.slow_cut.get(),
+            room_paused_ms: self.room_paused_ms.get(),
+            frame_timeouts: self.frame_timeouts.get(),
+            udp_relays_dropped: self.udp_relays_dropped.get(),
         }
     }
 }
 
-/// A snapshot of [`Counters`].
+/// A snapshot of [`Counters`]: each field as documented there.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // the same names as Counters' fields, documented there
 pub struct Stats {
     pub open: u64,
     pub accepted: u64,
@@ -90,6 +114,12 @@ pub struct Stats {
     pub frames_out: u64,
     pub pending_out: u64,
     pub peak_conn_pending: u64,
+    pub peak_held_input: u64,
+    pub peak_turn_work: u64,
+    pub slow_cut: u64,
+    pub room_paused_ms: u64,
+    pub frame_timeouts: u64,
+    pub udp_relays_dropped: u64,
 }
 
 impl fmt::Display for Stats {
@@ -97,9 +127,10 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={}",
+            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={}",
             self.open, self.accepted, self.closed, self.refused, self.bytes_in, self.bytes_out,
-            self.frames_in, self.frames_out, self.pending_out
+            self.frames_in, self.frames_out, self.pending_out, self.slow_cut, self.room_paused_ms,
+            self.frame_timeouts, self.peak_held_input, self.udp_relays_dropped
         )
     }
 }

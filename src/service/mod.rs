@@ -27,14 +27,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::framing::Framing;
+use crate::options::Options;
 
 pub use chat::{Chat, UdpRoom, LEAVE};
 pub use count::Count;
 pub use echo::Echo;
 pub use upper::{uppercase_into, Upper};
-
-/// The services `sockloop serve` knows by name.
-pub const NAMES: [&str; 4] = ["upper", "echo", "count", "chat"];
 
 /// A service: bytes or frames in, messages out, no I/O.
 ///
@@ -101,6 +99,9 @@ pub enum To {
 pub struct Outbox {
     bytes: Vec<u8>,
     messages: Vec<(To, u32, u32)>,
+    /// How many of `messages` are [`To::Others`] (what a turn's budget
+    /// charges per recipient).
+    to_room: usize,
 }
 
 impl Outbox {
@@ -140,6 +141,7 @@ impl Outbox {
     }
 
     fn push(&mut self, to: To, fill: impl FnOnce(&mut Vec<u8>)) {
+        self.to_room += usize::from(to == To::Others);
         let start = self.bytes.len();
         fill(&mut self.bytes);
         self.messages
@@ -158,6 +160,11 @@ impl Outbox {
         self.messages.len()
     }
 
+    /// How many waiting messages go to the room ([`To::Others`]).
+    pub fn to_room_count(&self) -> usize {
+        self.to_room
+    }
+
     /// Whether no message is waiting.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
@@ -167,6 +174,7 @@ impl Outbox {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.messages.clear();
+        self.to_room = 0;
     }
 }
 
@@ -176,24 +184,60 @@ fn offset(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Settings a named service needs from the command line.
-#[derive(Clone, Copy, Debug)]
-pub struct ServiceOptions {
-    /// A UDP chat member silent this long is dropped.
-    pub udp_member_ttl: std::time::Duration,
-    /// The most members a UDP chat room holds.
-    pub udp_max_members: usize,
+/// A service `sockloop serve` knows by name: the one table of them.
+pub struct Named {
+    /// The name `--listen SERVICE=...` uses.
+    pub name: &'static str,
+    /// A new instance for one listener; its
+    /// [`default_framing`](Service::default_framing) is the listener's
+    /// framing unless the address names one.
+    pub make: fn(&Options) -> Box<dyn Service>,
 }
 
-/// The service called `name` (one of [`NAMES`]), for a listener.
-pub fn by_name(name: &str, opts: &ServiceOptions) -> Option<Box<dyn Service>> {
-    Some(match name {
-        "upper" => Box::new(Upper),
-        "echo" => Box::new(Echo),
-        "count" => Box::new(Count),
-        "chat" => Box::new(Chat::new(opts.udp_member_ttl, opts.udp_max_members)),
-        _ => return None,
-    })
+/// Every named service, in the order `--help` lists them.
+pub const SERVICES: [Named; 4] = [
+    Named {
+        name: "upper",
+        make: |_| Box::new(Upper),
+    },
+    Named {
+        name: "echo",
+        make: |_| Box::new(Echo),
+    },
+    Named {
+        name: "count",
+        make: |_| Box::new(Count),
+    },
+    Named {
+        name: "chat",
+        make: |o| Box::new(Chat::new(o.udp_member_ttl, o.udp_max_members)),
+    },
+];
+
+/// The names of [`SERVICES`], comma-separated (for messages).
+pub fn names() -> String {
+    SERVICES.map(|s| s.name).join(", ")
+}
+
+/// `Ok` if `name` is one of [`SERVICES`], else the usage error to print.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if SERVICES.iter().any(|s| s.name == name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown service '{name}' (expected one of {})",
+            names()
+        ))
+    }
+}
+
+/// The service called `name`, for one listener, or `None` if there is no
+/// such service.
+pub fn by_name(name: &str, opts: &Options) -> Option<Box<dyn Service>> {
+    SERVICES
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| (s.make)(opts))
 }
 
 #[cfg(test)]
@@ -226,13 +270,11 @@ mod tests {
 
     #[test]
     fn names_resolve() {
-        let opts = ServiceOptions {
-            udp_member_ttl: std::time::Duration::from_secs(1),
-            udp_max_members: 2,
-        };
-        for n in NAMES {
-            assert!(by_name(n, &opts).is_some(), "{n}");
+        let opts = Options::default();
+        for s in &SERVICES {
+            assert!(by_name(s.name, &opts).is_some(), "{}", s.name);
         }
         assert!(by_name("daytime", &opts).is_none());
+        assert_eq!(names(), "upper, echo, count, chat");
     }
 }

@@ -1,10 +1,10 @@
-//! Deadlines for idle and lingering connections: a min-heap with lazy
-//! deletion, so the work per event is O(1) and per expiry O(log n).
+//! The deadline heap (what `deadlines.rs` schedules on): a min-heap with
+//! lazy deletion, so the work per event is O(1) and per expiry O(log n).
 //!
 //! Traffic on a connection only moves its deadline forward in the
 //! connection itself (one store, no heap work). Each connection has at most
 //! one *live* entry in the heap. When an entry comes due the loop looks at
-//! the connection: closed or reused since (another serial) → the entry was
+//! the connection: closed or reused since (another id) → the entry was
 //! stale, drop it; deadline moved on → push one entry at the new deadline;
 //! deadline reached → close. So a busy connection costs one heap push per
 //! timeout period, an idle one its close, and no tick ever walks all
@@ -19,17 +19,17 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// One scheduled check: at `at` (ms since the server's epoch), look at
-/// connection `key` if it still carries `serial`.
+/// connection `key` if it is still connection `id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Entry {
+pub(super) struct Entry {
     pub at: u64,
     pub key: u32,
-    pub serial: u32,
+    pub id: u64,
 }
 
 /// The deadline heap.
 #[derive(Debug, Default)]
-pub struct Deadlines {
+pub(super) struct Deadlines {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
@@ -53,13 +53,9 @@ impl Deadlines {
     }
 
     /// Entries, live and stale.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heap.len()
-    }
-
-    /// Whether no check is scheduled.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
     }
 
     /// Drop stale entries if they outnumber `live` ones by enough to matter.
@@ -75,7 +71,7 @@ mod tests {
     use super::*;
 
     fn e(at: u64, key: u32) -> Entry {
-        Entry { at, key, serial: 0 }
+        Entry { at, key, id: 0 }
     }
 
     #[test]

@@ -1,0 +1,147 @@
+//! A connection's deadlines, kept on the heap in `timer.rs`:
+//!
+//! | deadline | starts | ends in |
+//! |---|---|---|
+//! | idle (`--idle-timeout`) | at every byte either way | close |
+//! | frame (`--frame-timeout`) | at the first byte of a frame still incomplete | `ERR frame timeout` (line), then close |
+//! | slow member (`--slow-timeout`) | when a chat member goes above `--write-buffer` | close, announced as left |
+//! | linger | when we sent our FIN | close |
+//!
+//! A connection has at most one live heap entry, at the earliest of its
+//! deadlines ([`Conn::due_at`](crate::conn::Conn::due_at)). Traffic only
+//! moves the idle deadline in the connection itself; when the entry comes
+//! due the connection is looked at again, and either closed or given one
+//! entry at its new earliest deadline. So the heap is touched once per
+//! timeout period per busy connection, never per message.
+
+use log::debug;
+
+use super::drive::queue_reply;
+use super::timer::Entry;
+use super::{Server, FRAME_TIMEOUT_LINE};
+use crate::conn::{Event, State};
+use crate::framing::Framing;
+
+/// How long a connection we close waits for the peer's FIN, outside
+/// shutdown (in shutdown: until `--grace` ends).
+pub(super) const LINGER_MS: u64 = 2_000;
+
+impl Server {
+    fn frame_timeout_ms(&self) -> Option<u64> {
+        self.opts.frame_timeout.map(|d| d.as_millis() as u64)
+    }
+
+    fn slow_timeout_ms(&self) -> u64 {
+        self.opts.slow_timeout.as_millis() as u64
+    }
+
+    /// Traffic: push the idle deadline forward (O(1): the heap is only
+    /// touched if the connection has no entry in it).
+    pub(super) fn touch(&mut self, key: usize) {
+        let Some(idle) = self.opts.idle_timeout else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.state() == State::Lingering {
+            return; // a lingering connection's deadline does not move
+        }
+        conn.set_deadline(self.now_ms + idle.as_millis() as u64);
+        self.schedule(key);
+    }
+
+    /// Set the idle-or-linger deadline, which may be earlier than before.
+    pub(super) fn set_deadline(&mut self, key: usize, at: u64) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.set_deadline(at);
+            self.schedule(key);
+        }
+    }
+
+    /// Make sure the heap has an entry no later than the connection's
+    /// earliest deadline (a frame or slow deadline may come before the
+    /// idle one already scheduled).
+    pub(super) fn schedule(&mut self, key: usize) {
+        let (ft, st) = (self.frame_timeout_ms(), self.slow_timeout_ms());
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let due = conn.due_at(ft, st);
+        if due != 0 && (conn.timer_at() == 0 || due < conn.timer_at()) {
+            conn.set_timer_at(due);
+            self.deadlines.push(Entry {
+                at: due,
+                key: key as u32,
+                id: conn.id(),
+            });
+        }
+    }
+
+    /// Act on every entry that has come due.
+    pub(super) fn expire_deadlines(&mut self) {
+        let (ft, st) = (self.frame_timeout_ms(), self.slow_timeout_ms());
+        let now = self.now_ms;
+        while let Some(e) = self.deadlines.pop_due(now) {
+            let key = e.key as usize;
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.id() != e.id || conn.timer_at() != e.at {
+                continue; // stale: closed since, or superseded
+            }
+            conn.set_timer_at(0);
+            let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
+            if conn.state() == State::Lingering && idle_or_linger {
+                self.close(key, &"closed by us; the peer did not close in time");
+            } else if conn.slow_expired(st, now) {
+                self.counters.slow_cut.add(1);
+                let hw = self.opts.write_buffer;
+                self.close(
+                    key,
+                    &format_args!(
+                        "chat member above --write-buffer ({hw} bytes) for --slow-timeout"
+                    ),
+                );
+            } else if conn.state() == State::Open && conn.frame_expired(ft, now) {
+                self.frame_timed_out(key);
+            } else if idle_or_linger {
+                self.close(key, &"idle timeout");
+            } else {
+                // Traffic since, or another deadline: check again then.
+                self.schedule(key);
+            }
+        }
+        let conns = &self.conns;
+        self.deadlines.compact_if_stale(conns.len(), |e| {
+            conns
+                .get(e.key as usize)
+                .is_some_and(|c| c.id() == e.id && c.timer_at() == e.at)
+        });
+    }
+
+    /// A frame took longer than `--frame-timeout` to arrive (slowloris):
+    /// a `line` client is told, then the connection closes as for any
+    /// limit, delivering what it is owed.
+    fn frame_timed_out(&mut self, key: usize) {
+        self.counters.frame_timeouts.add(1);
+        let li = match self.conns.get(key) {
+            Some(c) => c.listener(),
+            None => return,
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        debug!(
+            "{}: frame incomplete after --frame-timeout; closing",
+            conn.peer()
+        );
+        if self.listeners[li].framing == Framing::Line {
+            queue_reply(conn, &mut self.pool, &self.counters, |v| {
+                v.extend_from_slice(FRAME_TIMEOUT_LINE)
+            });
+        }
+        conn.on(Event::WeClose);
+        self.mark_dirty(key);
+    }
+}

@@ -1,0 +1,409 @@
+//! The poll loop: the only code in sockloop that touches a socket.
+//!
+//! One thread, one `mio::Poll`, edge-triggered. Every welcoming (listening)
+//! TCP socket, every accepted connection and every UDP socket is registered
+//! in it under a token from one range:
+//!
+//! ```text
+//!   token_base + i            listener i (TCP or UDP)
+//!   token_base + L + key      connection `key` in the slab (L = listeners)
+//! ```
+//!
+//! What happens on a readiness event (see mio's `Poll` docs for the rules
+//! obeyed here: readiness is a hint, events may be spurious, and with edge
+//! triggering an event is reported once, so each socket is drained until
+//! the kernel says `WouldBlock` — "call again later"):
+//!
+//! ```text
+//!  listener READABLE ─▶ accept.rs: accept until WouldBlock (ACCEPT_BATCH a turn)
+//!  conn event ───────▶ tcp.rs ─▶ drive.rs: write, read, frame, serve, write …
+//!                              ─▶ room.rs: messages to the room, pacing
+//!                              ─▶ interest re-registered only if it changed
+//!  UDP READABLE ─────▶ udp.rs: recv until WouldBlock ─▶ service ─▶ send
+//!  after the events ─▶ on_timer: deadlines.rs, turns left over, shutdown.rs
+//! ```
+//!
+//! This file is the loop itself and what a host program calls: a
+//! [`Server`] can [`run`](Server::run) its own loop, or live inside
+//! someone else's: [`register`](Server::register) it on a token range of
+//! their `Poll`, pass it the events it [`owns`](Server::owns) with
+//! [`handle_event`](Server::handle_event), sleep no longer than
+//! [`next_timeout`](Server::next_timeout), and call
+//! [`on_timer`](Server::on_timer) after each poll. `examples/embed.rs`
+//! shows it.
+
+mod accept;
+mod builder;
+mod deadlines;
+pub(crate) mod drive;
+mod room;
+mod shutdown;
+#[cfg(test)]
+mod sim;
+mod tcp;
+mod timer;
+pub(crate) mod udp;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{info, trace, warn};
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token};
+use slab::Slab;
+
+pub use builder::Builder;
+
+use crate::addr::Endpoint;
+use crate::conn::{BufPool, Conn};
+use crate::framing::Framing;
+use crate::options::Options;
+use crate::service::{Outbox, Service};
+use crate::stats::Counters;
+use room::Room;
+use timer::Deadlines;
+use udp::UdpSide;
+
+/// The size of the one read buffer all connections share. A read never
+/// asks for more, so it also bounds what one read adds to a connection's
+/// pending replies.
+pub const READ_BUF: usize = 64 * 1024;
+
+/// At most this many reads (of up to 64 KiB) per connection per loop turn,
+/// so a client that keeps its socket full cannot hold the loop.
+const READS_PER_TURN: usize = 16;
+
+/// At most this much work per connection per loop turn: one unit per reply,
+/// one per recipient of a message to the room. A chat member sending tiny
+/// lines to a large room is held to it, whatever one read brought in.
+pub const WORK_PER_TURN: usize = 16 * 1024;
+
+/// The bytes one connection costs in the slab (an idle connection owns
+/// nothing else in user space): a figure `benches/idle_memory.rs` reports.
+pub const CONN_SIZE: usize = std::mem::size_of::<Conn<TcpStream>>();
+
+/// What a `line`-framed connection past `--max-conns` is told, best effort,
+/// before it is closed.
+pub const MAX_CONNS_LINE: &[u8] = b"ERR max connections reached\n";
+
+/// What a `line`-framed connection is told when its frame took longer than
+/// `--frame-timeout` to arrive.
+pub const FRAME_TIMEOUT_LINE: &[u8] = b"ERR frame timeout\n";
+
+enum Socket {
+    Tcp(TcpListener),
+    Udp(UdpSide),
+    /// Closed for shutdown.
+    Closed,
+}
+
+struct Listener {
+    service_name: String,
+    endpoint: Endpoint,
+    framing: Framing,
+    service: Box<dyn Service>,
+    socket: Socket,
+    /// This listener's connections, and the pacing of its chat room.
+    room: Room,
+    /// More may be waiting (accept or recv batch used up): come back on the
+    /// next turn, because edge-triggered readiness will not say so again.
+    backlog: bool,
+}
+
+/// A single-threaded nonblocking server: listeners, connections, and the
+/// loop that drives them.
+pub struct Server {
+    opts: Options,
+    listeners: Vec<Listener>,
+    conns: Slab<Conn<TcpStream>>,
+    registry: Option<Registry>,
+    token_base: usize,
+    token_end: usize,
+    /// The one read buffer, shared by every connection in turn: a
+    /// connection with nothing buffered owns no memory for reading.
+    scratch: Vec<u8>,
+    /// Where a message to the room is framed once before it is shared.
+    encode_buf: Vec<u8>,
+    /// Reused for every service call.
+    outbox: Outbox,
+    pool: BufPool,
+    deadlines: Deadlines,
+    /// Connections to drive before this event's handling returns, first in
+    /// first out: chat recipients with new bytes, new connections greeted.
+    dirty: VecDeque<usize>,
+    /// Connections that still have work but used up their turn (a budget,
+    /// or a read that went to the room): driven again on the next
+    /// on_timer(), after the poll has had its say.
+    deferred: Vec<usize>,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    now: Instant,
+    /// `now` in ms since `epoch`, plus one (so 0 can mean "no deadline").
+    now_ms: u64,
+    /// The next connection's id: never reused while the server runs.
+    next_id: u64,
+    /// Accepting is paused until then (ms) for want of file descriptors.
+    accept_paused_until: Option<u64>,
+    /// In an out-of-descriptors episode (logged once at its start and end).
+    fd_episode: bool,
+    /// Shutting down: the grace deadline (ms).
+    stopping: Option<u64>,
+}
+
+impl Server {
+    /// A builder with these options and no listeners yet.
+    pub fn builder(opts: Options) -> Builder {
+        Builder::new(opts)
+    }
+
+    /// Bind the listeners `specs` names (`--listen`).
+    pub fn bind(specs: &[crate::ListenSpec], opts: Options) -> io::Result<Server> {
+        specs
+            .iter()
+            .fold(Server::builder(opts), |b, s| b.listen(s))
+            .build()
+    }
+
+    /// Each listener's service name and real bound address, in order (port
+    /// 0 resolved): what the `listening` lines print.
+    pub fn listeners(&self) -> impl Iterator<Item = (&str, Endpoint)> + '_ {
+        self.listeners
+            .iter()
+            .map(|l| (l.service_name.as_str(), l.endpoint))
+    }
+
+    /// The live counters, shareable with other threads.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Register every listener in `registry`, on tokens from `tokens`:
+    /// listener `i` gets `tokens.start + i`, connections the tokens after.
+    /// The range bounds how many connections can be open at once.
+    pub fn register(&mut self, registry: &Registry, tokens: Range<usize>) -> io::Result<()> {
+        if tokens.len() <= self.listeners.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "token range {tokens:?} has no room beyond {} listeners",
+                    self.listeners.len()
+                ),
+            ));
+        }
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let token = Token(tokens.start + i);
+            match &mut l.socket {
+                Socket::Tcp(t) => registry.register(t, token, Interest::READABLE)?,
+                Socket::Udp(u) => registry.register(u.socket_mut(), token, Interest::READABLE)?,
+                Socket::Closed => {}
+            }
+            trace!(
+                "token {}: listener {} ({})",
+                token.0,
+                l.endpoint,
+                l.service_name
+            );
+        }
+        trace!(
+            "tokens {}.. are connections: token = {} + slab key",
+            tokens.start + self.listeners.len(),
+            tokens.start + self.listeners.len()
+        );
+        self.token_base = tokens.start;
+        self.token_end = tokens.end;
+        self.registry = Some(registry.try_clone()?);
+        Ok(())
+    }
+
+    /// Whether `token` is one of this server's.
+    pub fn owns(&self, token: Token) -> bool {
+        (self.token_base..self.token_end).contains(&token.0)
+    }
+
+    fn conn_token(&self, key: usize) -> Token {
+        Token(self.token_base + self.listeners.len() + key)
+    }
+
+    fn tick(&mut self) {
+        self.now = Instant::now();
+        self.now_ms = self.ms_at(self.now);
+    }
+
+    fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64 + 1
+    }
+
+    /// Handle one readiness event. Returns `false` if the token is not
+    /// this server's (the caller's own sockets).
+    pub fn handle_event(&mut self, event: &Event) -> bool {
+        if !self.owns(event.token()) {
+            return false;
+        }
+        self.tick();
+        let i = event.token().0 - self.token_base;
+        trace!(
+            "event token {}: readable={} writable={} read_closed={} error={}",
+            event.token().0,
+            event.is_readable(),
+            event.is_writable(),
+            event.is_read_closed(),
+            event.is_error()
+        );
+        if i < self.listeners.len() {
+            match self.listeners[i].socket {
+                Socket::Tcp(_) => self.accept_some(i),
+                Socket::Udp(_) => self.udp_ready(i, event.is_readable(), event.is_writable()),
+                Socket::Closed => {}
+            }
+        } else {
+            self.conn_ready(i - self.listeners.len(), event);
+        }
+        self.settle();
+        true
+    }
+
+    /// How long the caller may sleep before [`on_timer`](Self::on_timer)
+    /// has work: the earliest deadline, or zero if something was left for
+    /// the next turn. `None`: until an event.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        let paused = self.accept_paused_until.is_some();
+        // A closed socket's leftover flag means nothing; a TCP backlog
+        // waits while accepting is paused for want of descriptors.
+        let more = self.listeners.iter().any(|l| {
+            l.backlog
+                && match l.socket {
+                    Socket::Tcp(_) => !paused,
+                    Socket::Udp(_) => true,
+                    Socket::Closed => false,
+                }
+        });
+        if more || !self.deferred.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let at = [
+            self.deadlines.next_at(),
+            self.accept_paused_until,
+            self.stopping,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        let now = self.ms_at(Instant::now());
+        Some(Duration::from_millis(at.saturating_sub(now)))
+    }
+
+    /// The timer hook: expire deadlines, continue the accepts, receives,
+    /// reads and room deliveries a budget cut short, end a shutdown's grace
+    /// period. Call it after every poll (it is cheap when there is nothing
+    /// to do).
+    pub fn on_timer(&mut self) {
+        self.tick();
+        self.expire_deadlines();
+        for key in std::mem::take(&mut self.deferred) {
+            if self.conns.get_mut(key).is_some_and(|c| c.take_deferred()) {
+                self.drive_key(key);
+            }
+        }
+        if self.accept_paused_until.is_some_and(|t| t <= self.now_ms) {
+            self.accept_paused_until = None;
+        }
+        for li in 0..self.listeners.len() {
+            if !self.listeners[li].backlog {
+                continue;
+            }
+            match self.listeners[li].socket {
+                Socket::Tcp(_) if self.accept_paused_until.is_none() => self.accept_some(li),
+                Socket::Udp(_) => self.recv_some(li),
+                _ => {}
+            }
+        }
+        if self.stopping.is_some_and(|t| t <= self.now_ms) {
+            self.abort_all();
+        }
+        self.settle();
+    }
+
+    /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
+    /// graceful shutdown that follows (a second signal cuts it short).
+    /// Prints the `--stats` line to stderr if asked.
+    pub fn run(mut self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook_mio::v1_0::Signals;
+
+        // The last usable token is the signal pipe's; the server has the rest.
+        const SIGNALS: Token = Token(usize::MAX - 1);
+        let mut poll = Poll::new()?;
+        self.register(poll.registry(), 0..SIGNALS.0)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        trace!(
+            "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
+            SIGNALS.0
+        );
+        let mut events = Events::with_capacity(1024);
+        let mut next_stats = self.opts.stats_every.map(|d| Instant::now() + d);
+        loop {
+            let mut timeout = self.next_timeout();
+            if let Some(at) = next_stats {
+                let d = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(d, |t| t.min(d)));
+            }
+            trace!("poll: sleeping until an event or {timeout:?}");
+            if let Err(e) = poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            trace!("poll: {} events", events.iter().count());
+            for event in events.iter() {
+                if event.token() == SIGNALS {
+                    for sig in signals.pending() {
+                        if self.is_stopping() {
+                            warn!("signal {sig} again: closing everything now");
+                            self.stop_now();
+                        } else {
+                            info!("signal {sig}: stopping");
+                            self.shutdown(self.opts.grace);
+                        }
+                    }
+                } else {
+                    self.handle_event(event);
+                }
+            }
+            self.on_timer();
+            if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
+                if Instant::now() >= at {
+                    eprintln!("{}", self.counters.snapshot());
+                    next_stats = Some(at + every);
+                }
+            }
+            if self.is_finished() {
+                info!("every connection closed; exiting");
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field(
+                "listeners",
+                &self
+                    .listeners
+                    .iter()
+                    .map(|l| l.endpoint)
+                    .collect::<Vec<_>>(),
+            )
+            .field("conns", &self.conns.len())
+            .finish()
+    }
+}

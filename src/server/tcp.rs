@@ -1,0 +1,188 @@
+//! The server's side of a TCP connection: turn a readiness event into a
+//! [`drive`](super::drive::drive), act on what the turn reports (room
+//! messages, deadlines, interest, close), and close connections.
+
+use std::fmt;
+
+use log::{debug, trace};
+use mio::event::Event;
+
+use super::drive::{self, Cx, Driven};
+use super::{Server, READS_PER_TURN, WORK_PER_TURN};
+use crate::conn::Event as ConnEvent;
+use crate::inbuf::Budget;
+
+impl Server {
+    /// A readiness event for connection `key`.
+    pub(super) fn conn_ready(&mut self, key: usize, event: &Event) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            // A connection closed earlier in this same batch of events: its
+            // event is stale. (If its slot was reused, the new connection
+            // gets a spurious event instead, which the read answers with
+            // WouldBlock: mio allows for both.)
+            trace!("event for closed connection {key}: ignored");
+            return;
+        };
+        // An error or hang-up is reported to the read: the next read
+        // returns the error or EOF, and the connection closes there.
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            conn.set_may_read(true);
+        }
+        if event.is_read_closed() {
+            conn.set_peer_fin_seen();
+        }
+        self.drive_key(key);
+    }
+
+    /// Give connection `key` its turn, then do what the turn asks for.
+    pub(super) fn drive_key(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let li = conn.listener();
+        let listener = &mut self.listeners[li];
+        let fanout_cost = listener.room.len().saturating_sub(1).max(1);
+        let mut cx = Cx {
+            key,
+            service: &mut *listener.service,
+            framing: listener.framing,
+            max_frame: self.opts.max_frame,
+            write_buffer: self.opts.write_buffer,
+            outbox: &mut self.outbox,
+            pool: &mut self.pool,
+            counters: &self.counters,
+            now_ms: self.now_ms,
+            budget: Budget {
+                left: WORK_PER_TURN,
+                fanout_cost,
+            },
+            reads_left: READS_PER_TURN,
+            input_paused: listener.room.is_paused(),
+            traffic: false,
+        };
+        let driven = drive::drive(conn, &mut cx, &mut self.scratch);
+        let (traffic, work) = (cx.traffic, WORK_PER_TURN - cx.budget.left);
+        self.counters.peak_turn_work.max(work as u64);
+        if traffic {
+            self.touch(key);
+        }
+        match driven {
+            Driven::Blocked => {}
+            Driven::Yielded => self.defer(key),
+            Driven::Paused => {
+                trace!("conn {key}: its room is paused (a member is above --write-buffer); input waits");
+                self.pause_sender(li, key);
+            }
+            Driven::ToRoom => {
+                self.fan_out(li, key);
+                // That turn went out to other connections. They write, and
+                // the room is judged full or not, before this one reads
+                // again: a recipient then holds at most one turn's
+                // fan-out beyond --write-buffer.
+                self.defer(key);
+            }
+            Driven::SentFin => {
+                // A closing connection waits for the peer's FIN so close()
+                // sends no RST; in shutdown for as long as --grace allows.
+                let at = self
+                    .stopping
+                    .unwrap_or(self.now_ms + super::deadlines::LINGER_MS);
+                self.set_deadline(key, at);
+            }
+            Driven::Done(why) => {
+                self.close(key, &why);
+                return;
+            }
+        }
+        self.schedule(key);
+        self.update_level(key);
+        self.update_interest(key);
+    }
+
+    /// Re-register only when the interest the connection needs changed, so
+    /// the usual request → reply round costs no `epoll_ctl` at all.
+    fn update_interest(&mut self, key: usize) {
+        let hw = self.opts.write_buffer;
+        let token = self.conn_token(key);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(want) = conn.wanted_interest(hw) else {
+            return;
+        };
+        if want == conn.interest() {
+            return;
+        }
+        let why = if want.is_writable() && !want.is_readable() {
+            "replies above --write-buffer: stop reading until they drain (backpressure)"
+        } else if want.is_writable() {
+            "replies pending: wake when the send buffer has room"
+        } else {
+            "nothing pending: wake only for input"
+        };
+        trace!(
+            "conn {key}: interest {:?} -> {want:?} ({why})",
+            conn.interest()
+        );
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        match registry.reregister(conn.stream_mut(), token, want) {
+            Ok(()) => conn.set_interest(want),
+            Err(e) => self.close(key, &format_args!("reregister: {e}")),
+        }
+    }
+
+    /// Deliver what is queued, then close (see the connection states).
+    pub(super) fn begin_closing(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.on(ConnEvent::WeClose);
+            self.mark_dirty(key);
+        }
+    }
+
+    /// Drive `key` again on the next turn.
+    pub(super) fn defer(&mut self, key: usize) {
+        if self.conns.get_mut(key).is_some_and(|c| c.mark_deferred()) {
+            self.deferred.push(key);
+        }
+    }
+
+    /// Drive `key` before this event's handling returns.
+    pub(super) fn mark_dirty(&mut self, key: usize) {
+        if self.conns.get_mut(key).is_some_and(|c| c.mark_dirty()) {
+            self.dirty.push_back(key);
+        }
+    }
+
+    /// Close now; what was not written is dropped. `why` is for the log.
+    pub(super) fn close(&mut self, key: usize, why: &dyn fmt::Display) {
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        if let Some(r) = &self.registry {
+            let _ = r.deregister(conn.stream_mut());
+        }
+        let li = conn.listener();
+        self.leave_room(li, &conn);
+        self.counters.pending_out.sub(conn.pending_out() as u64);
+        if let Some(b) = conn.take_bufs() {
+            self.pool.put(b);
+        }
+        self.counters.closed.add(1);
+        self.counters.open.sub(1);
+        debug!(
+            "closed {} (connection {key}, id {}): {why}",
+            conn.peer(),
+            conn.id()
+        );
+        trace!("close: conn {key} ({}): {why}", conn.peer());
+        let peer = conn.peer();
+        drop(conn); // closes the socket
+        self.listeners[li]
+            .service
+            .on_disconnect(peer, &mut self.outbox);
+        self.route_outbox(li, None);
+        self.fd_freed();
+    }
+}
