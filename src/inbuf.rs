@@ -154,14 +154,20 @@ impl InBuf {
             if held.is_empty() {
                 // Nothing held — the common case: decode straight from the
                 // caller's read buffer, without a copy, and keep only the
-                // tail the next read must complete, sized to exactly that.
+                // tail the next read must complete.
                 let (used, stop) = run.decode(data, at_eof);
                 let tail = &data[used..];
                 match stop {
                     Stop::TooLong => {}
                     Stop::NeedMore if at_eof => discarded = tail.len(),
-                    _ => {
-                        held.reserve_exact(tail.len());
+                    Stop::Budget => held.extend_from_slice(tail),
+                    Stop::NeedMore => {
+                        // Room for the frame to double, within the limit:
+                        // the rest of a big frame then lands in place, not
+                        // in a second allocation that leaves the first as
+                        // a hole in the heap.
+                        let room = (2 * tail.len()).max(64).min(limit + 1).max(tail.len());
+                        held.reserve_exact(room);
                         held.extend_from_slice(tail);
                     }
                 }

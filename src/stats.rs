@@ -68,6 +68,8 @@ pub struct Counters {
     /// Chat members disconnected for staying above `--write-buffer` for
     /// `--slow-timeout`.
     pub slow_cut: Counter,
+    /// Times a chat room paused its senders for a member above the mark.
+    pub room_pauses: Counter,
     /// Milliseconds chat rooms spent paused for a member above the mark.
     pub room_paused_ms: Counter,
     /// Connections closed by `--frame-timeout`.
@@ -93,6 +95,7 @@ impl Counters {
             peak_held_input: self.peak_held_input.get(),
             peak_turn_work: self.peak_turn_work.get(),
             slow_cut: self.slow_cut.get(),
+            room_pauses: self.room_pauses.get(),
             room_paused_ms: self.room_paused_ms.get(),
             frame_timeouts: self.frame_timeouts.get(),
             udp_relays_dropped: self.udp_relays_dropped.get(),
@@ -117,6 +120,7 @@ pub struct Stats {
     pub peak_held_input: u64,
     pub peak_turn_work: u64,
     pub slow_cut: u64,
+    pub room_pauses: u64,
     pub room_paused_ms: u64,
     pub frame_timeouts: u64,
     pub udp_relays_dropped: u64,
@@ -127,9 +131,9 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={}",
+            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_pauses={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={}",
             self.open, self.accepted, self.closed, self.refused, self.bytes_in, self.bytes_out,
-            self.frames_in, self.frames_out, self.pending_out, self.slow_cut, self.room_paused_ms,
+            self.frames_in, self.frames_out, self.pending_out, self.slow_cut, self.room_pauses, self.room_paused_ms,
             self.frame_timeouts, self.peak_held_input, self.udp_relays_dropped
         )
     }

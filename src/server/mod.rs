@@ -386,6 +386,10 @@ impl Server {
             }
             if self.is_finished() {
                 info!("every connection closed; exiting");
+                if self.opts.stats_every.is_some() {
+                    // The last word: what was read and written in all.
+                    eprintln!("{}", self.counters.snapshot());
+                }
                 return Ok(());
             }
         }

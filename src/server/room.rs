@@ -167,6 +167,7 @@ impl Server {
             room.over += 1;
             if room.over == 1 {
                 room.paused_since = now;
+                self.counters.room_pauses.add(1);
                 trace!(
                     "room {}: conn {key} above --write-buffer; room paused",
                     self.listeners[li].endpoint

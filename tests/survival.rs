@@ -1,0 +1,276 @@
+//! Nothing lost at shutdown, no client can hold the loop, slowloris
+//! bounded (README, "Limits" and "Stopping").
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::ChildStderr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use sockloop::server::WORK_PER_TURN;
+use sockloop::Options;
+
+/// The byte at stream offset `i` of a client's data.
+fn pattern(i: usize) -> u8 {
+    b'a' + (i % 26) as u8
+}
+
+/// Read `--stats` lines until one satisfies `done`; returns it.
+fn stats_until(err: &mut BufReader<ChildStderr>, done: impl Fn(&str) -> bool) -> String {
+    loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "server stderr closed"
+        );
+        if line.starts_with("stats:") && done(&line) {
+            return line;
+        }
+    }
+}
+
+/// The value of `key=` in a stats line.
+fn stat(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+#[test]
+fn sigterm_loses_no_reply_to_a_client_still_sending_and_reading_slowly() {
+    let mut srv = spawn_serve(&[
+        "--listen",
+        "echo=tcp://127.0.0.1:0",
+        "--grace",
+        "20",
+        "--stats",
+        "0.05",
+    ]);
+    let mut err = BufReader::new(srv.child.stderr.take().unwrap());
+    let client = connect(srv.addrs[0]);
+    let mut reader = client.try_clone().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    // 4 MB pipelined, then 1 KB every 10 ms for as long as it can.
+    let writer = thread::spawn(move || {
+        let mut c = client;
+        let mut off = 0;
+        let chunk = |n: usize, off: &mut usize| -> Vec<u8> {
+            let v = (*off..*off + n).map(pattern).collect();
+            *off += n;
+            v
+        };
+        if c.write_all(&chunk(4 << 20, &mut off)).is_err() {
+            return;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            if c.write_all(&chunk(1024, &mut off)).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10)); // pacing the client, not synchronising
+        }
+    });
+    // Read slowly (about 2 MB/s) on another thread, to EOF.
+    let slow_reader = thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 20 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => return Err((e, got.len())),
+            }
+            thread::sleep(Duration::from_millis(10)); // pacing the reader
+        }
+    });
+    // SIGTERM once the server has read the 4 MB and is still sending.
+    stats_until(&mut err, |l| stat(l, "bytes_in") >= 4 << 20);
+    srv.signal("TERM");
+    let got = slow_reader.join().unwrap();
+    done.store(true, Ordering::Relaxed);
+    let got = match got {
+        Ok(g) => g,
+        Err((e, n)) => panic!("the connection was broken after {n} bytes: {e}"),
+    };
+    // Echo: what came back is exactly the start of what was sent ...
+    assert!(got.len() >= 4 << 20, "only {} bytes came back", got.len());
+    assert!(
+        got.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        "bytes in order"
+    );
+    writer.join().unwrap();
+    assert_eq!(srv.wait(), 0);
+    // ... and every byte the server wrote arrived.
+    let last = stats_until(&mut err, |_| true);
+    let mut last = last;
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.starts_with("stats:") {
+            last = line.clone();
+        }
+        line.clear();
+    }
+    assert_eq!(stat(&last, "bytes_out"), got.len() as u64, "{last}");
+}
+
+#[test]
+fn fan_out_per_turn_never_exceeds_the_budget_and_every_member_hears_all() {
+    let srv = serve(&["chat=tcp://127.0.0.1:0"], Options::default());
+    const MEMBERS: usize = 20;
+    let mut talker = connect(srv.addrs[0]);
+    let talker_addr = talker.local_addr().unwrap().to_string();
+    let n_lines = 32 * 1024; // one 64 KiB read of two-byte lines
+    let each = format!("{talker_addr}: x\n").len() * n_lines;
+    let listeners: Vec<_> = (1..MEMBERS)
+        .map(|_| {
+            let mut s = connect(srv.addrs[0]);
+            // Wait until it is in the room (the talker hears it join).
+            let _ = read_line(&mut talker);
+            let me = s.local_addr().unwrap();
+            thread::spawn(move || {
+                // Skip the joins of later members, then count the talk.
+                let mut r = BufReader::new(&mut s);
+                let mut got = 0;
+                let mut line = String::new();
+                while got < each {
+                    line.clear();
+                    assert!(r.read_line(&mut line).unwrap() > 0, "{me} cut");
+                    if !line.starts_with("* ") {
+                        got += line.len();
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    talker.write_all(&b"x\n".repeat(n_lines)).unwrap();
+    for l in listeners {
+        assert_eq!(l.join().unwrap(), each);
+    }
+    let peak = srv.counters.snapshot().peak_turn_work;
+    // One frame may overspend the budget by its own cost (its recipients).
+    assert!(
+        peak > 0 && peak <= (WORK_PER_TURN + MEMBERS) as u64,
+        "one turn did {peak} units of work (budget {WORK_PER_TURN})"
+    );
+}
+
+#[test]
+fn a_line_trickled_a_byte_at_a_time_is_cut_by_frame_timeout() {
+    let opts = Options {
+        frame_timeout: Some(Duration::from_secs(1)),
+        ..Options::default()
+    };
+    let srv = serve(
+        &[
+            "count=tcp://127.0.0.1:0",
+            "count=tcp://127.0.0.1:0?framing=len32",
+        ],
+        opts,
+    );
+    for (addr, told) in [
+        (srv.addrs[0], &b"ERR frame timeout\n"[..]),
+        (srv.addrs[1], b""),
+    ] {
+        let mut c = connect(addr);
+        let w = c.try_clone().unwrap();
+        let start = Instant::now();
+        let trickler = thread::spawn(move || {
+            let mut w = w;
+            // A len32 header for a 100-byte body, then the body, slowly;
+            // for line, the same bytes are just the start of a long line.
+            let mut bytes = 100u32.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&[b's'; 100]);
+            for b in bytes {
+                if w.write_all(&[b]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(200)); // the attack's pace
+            }
+        });
+        assert_eq!(read_to_eof(&mut c), told);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "closed after {took:?}"
+        );
+        trickler.join().unwrap();
+    }
+    assert_eq!(srv.counters.snapshot().frame_timeouts, 2);
+}
+
+#[test]
+fn whole_lines_sent_slowly_are_not_cut_by_frame_timeout() {
+    let opts = Options {
+        frame_timeout: Some(Duration::from_secs(1)),
+        ..Options::default()
+    };
+    let srv = serve(&["count=tcp://127.0.0.1:0"], opts);
+    let mut c = connect(srv.addrs[0]);
+    for _ in 0..12 {
+        c.write_all(b"ss\n").unwrap();
+        assert_eq!(read_line(&mut c), "2");
+        thread::sleep(Duration::from_millis(200)); // slow, but each line whole
+    }
+    assert_eq!(srv.counters.snapshot().frame_timeouts, 0);
+}
+
+/// This process's resident memory, from /proc.
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+#[test]
+fn held_partial_frames_cost_at_most_max_frame_each() {
+    let mut srv = spawn_serve(&[
+        "--listen",
+        "echo=tcp://127.0.0.1:0?framing=line",
+        "--stats",
+        "0.05",
+    ]);
+    let mut err = BufReader::new(srv.child.stderr.take().unwrap());
+    const CONNS: usize = 200;
+    let max_frame = 65_536;
+    let mut conns: Vec<TcpStream> = (0..CONNS).map(|_| connect(srv.addrs[0])).collect();
+    stats_until(&mut err, |l| stat(l, "open") == CONNS as u64);
+    let before = rss_of(srv.child.id());
+    // max-frame − 1 bytes of one unfinished line, in two parts.
+    let first = vec![b'a'; 65_000];
+    let second = vec![b'a'; max_frame - 1 - 65_000];
+    for c in &mut conns {
+        c.write_all(&first).unwrap();
+    }
+    stats_until(&mut err, |l| stat(l, "bytes_in") == (CONNS * 65_000) as u64);
+    for c in &mut conns {
+        c.write_all(&second).unwrap();
+    }
+    stats_until(&mut err, |l| {
+        stat(l, "bytes_in") == (CONNS * (max_frame - 1)) as u64
+    });
+    let growth = rss_of(srv.child.id()).saturating_sub(before);
+    let bound = (CONNS * (max_frame + 4096)) as u64;
+    eprintln!(
+        "RSS growth: {growth} bytes for {CONNS} held frames ({} per connection)",
+        growth / CONNS as u64
+    );
+    assert!(
+        growth <= bound,
+        "RSS grew {growth} bytes for {CONNS} held frames (bound {bound})"
+    );
+    // Still serving: one more byte completes nothing, a newline does.
+    conns[0].write_all(b"\n").unwrap();
+    let echoed = read_n(&mut conns[0], max_frame);
+    assert_eq!(echoed.len(), max_frame);
+}
