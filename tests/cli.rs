@@ -61,23 +61,6 @@ fn bad_listen_specs_are_usage_errors() {
 }
 
 #[test]
-fn address_in_use_is_a_runtime_error_naming_the_address() {
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap();
-    let out = run(&["serve", "--listen", &format!("echo=tcp://{addr}")], "");
-    assert_eq!(out.status.code(), Some(1));
-    // Exactly one line, even where the fd-limit warning would fire.
-    let err = text(&out.stderr);
-    let lines: Vec<_> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].starts_with("error:"), "{err}");
-    assert!(
-        lines[0].contains(&addr.to_string()) && lines[0].contains("in use"),
-        "{err}"
-    );
-}
-
-#[test]
 fn startup_lines_give_real_addresses_in_order() {
     let srv = spawn_serve(&[
         "--listen",
