@@ -57,7 +57,7 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// A lost reply is reported, and the client goes on (SPEC §3 `send`).
+/// A lost reply is reported, and the client goes on (docs/protocol.md, "Command line" `send`).
 fn report_lost(args: &SendArgs) {
     eprintln!(
         "error: no reply within {:?} from {}",
@@ -225,7 +225,7 @@ pub fn chat(args: &ChatArgs) -> Result<ExitCode, String> {
                 }
             }
             // End of input: half-close, and let the room's last lines
-            // arrive until the server closes (SPEC §1), within bounds.
+            // arrive until the server closes (docs/protocol.md, "Services"), within bounds.
             let _ = writer.shutdown(Shutdown::Write);
             match done_rx.recv_timeout(Duration::from_secs(5)) {
                 Ok(r) => r.map(|_| ExitCode::SUCCESS),

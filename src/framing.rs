@@ -13,7 +13,7 @@
 //!   payload ──encode──▶ bytes on the wire                             "HELLO" → "HELLO\n"
 //! ```
 //!
-//! The three framings (SPEC §2):
+//! The three framings (docs/protocol.md, "Framing"):
 //! - `raw`: whatever one read returned is a frame — no boundaries at all, the
 //!   textbook's behaviour, kept so the difference can be seen.
 //! - `line`: bytes up to and including `\n`; a trailing `\r` is dropped.
@@ -51,7 +51,7 @@ pub enum Decoded {
 }
 
 /// The line a `line`-framed connection is sent before it is closed for a
-/// frame over `--max-frame` (SPEC §2).
+/// frame over `--max-frame` (docs/protocol.md, "Framing").
 pub const LINE_TOO_LONG: &[u8] = b"ERR frame too long\n";
 
 /// The size of a `len32` header.
@@ -61,7 +61,7 @@ impl Framing {
     /// Take the first frame from the front of `buf`.
     ///
     /// `at_eof` says the peer has finished sending: then a trailing line
-    /// without its `\n` is still a frame (SPEC §2), and a `len32` frame cut
+    /// without its `\n` is still a frame (docs/protocol.md, "Framing"), and a `len32` frame cut
     /// short can never complete (the caller discards it).
     ///
     /// This only scans; it never allocates or copies. Scanning is done again
@@ -147,7 +147,7 @@ fn decode_line(buf: &[u8], max_frame: usize, at_eof: bool) -> Decoded {
             Decoded::TooLong
         }
         None if at_eof && !buf.is_empty() => {
-            // A last line without its `\n` is still a frame (SPEC §2); its
+            // A last line without its `\n` is still a frame (docs/protocol.md, "Framing"); its
             // trailing `\r`, if any, is dropped like any other.
             let end = strip_cr(buf, buf.len());
             if end > max_frame {

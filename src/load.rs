@@ -660,7 +660,7 @@ impl Report {
         s
     }
 
-    /// The summary as one JSON object (SPEC §3 `load --json`).
+    /// The summary as one JSON object (docs/protocol.md, "Command line" `load --json`).
     pub fn to_json(&self) -> String {
         if self.idle {
             return format!(

@@ -1,4 +1,4 @@
-//! The `sockloop` command line (SPEC §3). Only argument parsing and exit
+//! The `sockloop` command line (docs/protocol.md, "Command line"). Only argument parsing and exit
 //! codes live here: usage errors exit 2 (clap's own, or ours through
 //! clap), runtime errors exit 1 with one `error: ...` line.
 
@@ -193,7 +193,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         grace: Duration::from_secs_f64(args.grace),
     };
     let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
-    // After binding, so a bind error is the only line on stderr (SPEC §3);
+    // After binding, so a bind error is the only line on stderr (docs/protocol.md, "Command line");
     // the limit only matters for the connections still to come.
     match sockloop::sys::raise_fd_limit() {
         Ok(limit) => {

@@ -73,7 +73,7 @@ impl Server {
             self.deadlines.push(Entry {
                 at: due,
                 key: key as u32,
-                id: conn.id(),
+                id: conn.id() as u32,
             });
         }
     }
@@ -87,7 +87,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.id() != e.id || conn.timer_at() != e.at {
+            if conn.id() as u32 != e.id || conn.timer_at() != e.at {
                 continue; // stale: closed since, or superseded
             }
             conn.set_timer_at(0);
@@ -116,7 +116,7 @@ impl Server {
         self.deadlines.compact_if_stale(conns.len(), |e| {
             conns
                 .get(e.key as usize)
-                .is_some_and(|c| c.id() == e.id && c.timer_at() == e.at)
+                .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == e.at)
         });
     }
 

@@ -80,12 +80,22 @@ const READS_PER_TURN: usize = 16;
 
 /// At most this much work per connection per loop turn: one unit per reply,
 /// one per recipient of a message to the room. A chat member sending tiny
-/// lines to a large room is held to it, whatever one read brought in.
-pub const WORK_PER_TURN: usize = 16 * 1024;
+/// lines to a large room is held to it, whatever one read brought in (one
+/// 64 KiB read of two-byte lines to 200 members would be 6.5 million).
+/// Not smaller: a turn's real cost is one `writev` per recipient, so a
+/// smaller budget would only split the same lines over more turns and
+/// more syscalls. At ~20 bytes copied a unit, a turn copies at most ~2.5 MB.
+pub const WORK_PER_TURN: usize = 128 * 1024;
 
 /// The bytes one connection costs in the slab (an idle connection owns
 /// nothing else in user space): a figure `benches/idle_memory.rs` reports.
 pub const CONN_SIZE: usize = std::mem::size_of::<Conn<TcpStream>>();
+
+/// At most this many connections are driven in one pass over the dirty
+/// (recipients with new bytes) or deferred queues; the rest wait one turn,
+/// so even a room of thousands does not hold the loop for all its writes
+/// at once.
+const DRIVES_PER_PASS: usize = 32;
 
 /// What a `line`-framed connection past `--max-conns` is told, best effort,
 /// before it is closed.
@@ -137,9 +147,11 @@ pub struct Server {
     /// first out: chat recipients with new bytes, new connections greeted.
     dirty: VecDeque<usize>,
     /// Connections that still have work but used up their turn (a budget,
-    /// or a read that went to the room): driven again on the next
-    /// on_timer(), after the poll has had its say.
-    deferred: Vec<usize>,
+    /// or a read that went to the room, or the pass's DRIVES_PER_PASS):
+    /// driven again on the next on_timer(), after the poll has had its say.
+    deferred: VecDeque<usize>,
+    /// Recipients a fan-out just put above the mark (reused buffer).
+    went_over: Vec<usize>,
     counters: Arc<Counters>,
     epoch: Instant,
     now: Instant,
@@ -304,7 +316,12 @@ impl Server {
     pub fn on_timer(&mut self) {
         self.tick();
         self.expire_deadlines();
-        for key in std::mem::take(&mut self.deferred) {
+        // What the last turn left over, oldest first, one pass's worth: what
+        // is deferred now waits for the next turn.
+        for _ in 0..DRIVES_PER_PASS.min(self.deferred.len()) {
+            let Some(key) = self.deferred.pop_front() else {
+                break;
+            };
             if self.conns.get_mut(key).is_some_and(|c| c.take_deferred()) {
                 self.drive_key(key);
             }

@@ -1,7 +1,8 @@
 //! Delivery: a service's messages to their connections, and the chat room
 //! that a listener's connections form.
 //!
-//! A message to the room is framed once. A small one is copied into each
+//! The messages one turn sends to the room are framed once, into one batch
+//! (they all go to the same members). A small batch is copied into each
 //! recipient's queue, where it joins the bytes already waiting (copying 19
 //! bytes is cheaper than giving the kernel one more iovec for them); a
 //! large one is shared, every queue holding a reference to the same bytes.
@@ -20,11 +21,11 @@ use std::rc::Rc;
 use log::{debug, trace};
 
 use super::drive::queue_reply;
-use super::Server;
+use super::{Server, DRIVES_PER_PASS};
 use crate::conn::{Conn, State};
 use crate::service::To;
 
-/// A message to the room larger than this is shared between the
+/// A batch of room messages larger than this is shared between the
 /// recipients' queues rather than copied into each.
 const SHARE_ABOVE: usize = 512;
 
@@ -90,57 +91,82 @@ impl Server {
             self.outbox.clear();
             return;
         }
-        let outbox = std::mem::take(&mut self.outbox);
+        let hw = self.opts.write_buffer;
         let listener = &mut self.listeners[li];
         listener.room.is_room = true;
+        // Every message to the room from one turn goes to the same members
+        // (all but the sender): frame them all, once, into one batch, and
+        // give each member the batch in one piece.
         let framing = listener.framing;
-        for (to, payload) in outbox.messages() {
-            if to != To::Others {
-                continue;
-            }
-            self.counters.frames_out.add(1);
-            self.encode_buf.clear();
-            framing.encode(payload, &mut self.encode_buf);
-            let bytes = &self.encode_buf[..];
-            let shared: Option<Rc<[u8]>> = (bytes.len() > SHARE_ABOVE).then(|| Rc::from(bytes));
-            for &m in &listener.room.members {
-                let m = m as usize;
-                if Some(m) == sender {
-                    continue;
-                }
-                let Some(conn) = self.conns.get_mut(m) else {
-                    continue;
-                };
-                // Closing or half-closed members are on their way out: they
-                // get what they are owed, not new conversation.
-                if conn.state() != State::Open {
-                    continue;
-                }
-                let out = &mut conn.bufs_mut(&mut self.pool).out;
-                match &shared {
-                    Some(frame) => out.push_shared(Rc::clone(frame)),
-                    None => out.append_with(|v| v.extend_from_slice(bytes)),
-                }
-                self.counters.pending_out.add(bytes.len() as u64);
-                self.counters.peak_conn_pending.max(out.len() as u64);
-                if conn.mark_dirty() {
-                    self.dirty.push_back(m);
-                }
+        self.encode_buf.clear();
+        let mut messages = 0;
+        for (to, payload) in self.outbox.messages() {
+            if to == To::Others {
+                framing.encode(payload, &mut self.encode_buf);
+                messages += 1;
             }
         }
-        let mut outbox = outbox;
-        outbox.clear();
-        self.outbox = outbox;
+        self.outbox.clear();
+        self.counters.frames_out.add(messages);
+        let bytes = &self.encode_buf[..];
+        let shared: Option<Rc<[u8]>> = (bytes.len() > SHARE_ABOVE).then(|| Rc::from(bytes));
+        for &m in &listener.room.members {
+            let m = m as usize;
+            if Some(m) == sender {
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(m) else {
+                continue;
+            };
+            // Closing or half-closed members are on their way out: they
+            // get what they are owed, not new conversation.
+            if conn.state() != State::Open {
+                continue;
+            }
+            let out = &mut conn.bufs_mut(&mut self.pool).out;
+            match &shared {
+                Some(batch) => out.push_shared(Rc::clone(batch)),
+                None => out.append_with(|v| v.extend_from_slice(bytes)),
+            }
+            self.counters.pending_out.add(bytes.len() as u64);
+            self.counters.peak_conn_pending.max(out.len() as u64);
+            if out.len() > hw && !conn.is_over_mark() {
+                self.went_over.push(m);
+            }
+            if conn.mark_dirty() {
+                self.dirty.push_back(m);
+            }
+        }
+        // Above the mark pauses the room now, before those members had a
+        // chance to write (they may wait a pass: see settle()), so no
+        // sender adds to them meanwhile. Being above the mark for a moment
+        // costs nothing else: only --slow-timeout above it cuts a member.
+        let mut went_over = std::mem::take(&mut self.went_over);
+        for &m in &went_over {
+            self.update_level(m);
+        }
+        went_over.clear();
+        self.went_over = went_over;
     }
 
-    /// Finish what this event started for other connections: drive every
-    /// connection marked dirty, in order (each writes what it was sent, and
-    /// its level is judged after it could write).
+    /// Finish what this event started for other connections: drive the
+    /// connections marked dirty, in order (each writes what it was sent,
+    /// and its level is judged after it could write) — one pass's worth;
+    /// the rest are driven on the next turn, so that a large room's writes
+    /// are spread over turns and a client of another listener waits for
+    /// one pass at most, not for the whole room.
     pub(super) fn settle(&mut self) {
+        let mut driven = 0;
         while let Some(k) = self.dirty.pop_front() {
-            if self.conns.get_mut(k).is_some_and(|c| c.take_dirty()) {
-                self.drive_key(k);
+            if !self.conns.get_mut(k).is_some_and(|c| c.take_dirty()) {
+                continue;
             }
+            if driven == DRIVES_PER_PASS {
+                self.defer(k);
+                continue;
+            }
+            driven += 1;
+            self.drive_key(k);
         }
     }
 

@@ -144,7 +144,7 @@ impl Server {
     /// Drive `key` again on the next turn.
     pub(super) fn defer(&mut self, key: usize) {
         if self.conns.get_mut(key).is_some_and(|c| c.mark_deferred()) {
-            self.deferred.push(key);
+            self.deferred.push_back(key);
         }
     }
 

@@ -38,7 +38,7 @@ const UDP_BATCH: usize = 256;
 /// them: echo (7), discard (9), daytime (13), chargen (19), time (37).
 const SMALL_SERVICE_PORTS: [u16; 5] = [7, 9, 13, 19, 37];
 
-/// Why sockloop will not send to `addr`, if it will not (SPEC §1, the UDP
+/// Why sockloop will not send to `addr`, if it will not (docs/protocol.md, "Services", the UDP
 /// reflection guard): port 0, a classic small service's port, or a
 /// broadcast, multicast or unspecified address. A datagram *from* such an
 /// address is dropped unanswered.

@@ -41,7 +41,7 @@ pub use upper::{uppercase_into, Upper};
 /// listener — a chat room — lives here. Methods are told who the peer is.
 pub trait Service {
     /// The framing a TCP listener of this service uses when its address
-    /// names none (SPEC §2).
+    /// names none (docs/protocol.md, "Framing").
     fn default_framing(&self) -> Framing {
         Framing::Line
     }
