@@ -118,6 +118,18 @@ impl Flags {
             self.0 &= !f;
         }
     }
+    /// Set `f`; `true` if it was clear (so a queue lists a connection once).
+    fn mark(&mut self, f: u8) -> bool {
+        let was = self.get(f);
+        self.set(f, true);
+        !was
+    }
+    /// Clear `f`; `true` if it was set.
+    fn take(&mut self, f: u8) -> bool {
+        let was = self.get(f);
+        self.set(f, false);
+        was
+    }
 }
 
 /// The socket may hold unread bytes: readiness was reported and we have
@@ -411,27 +423,19 @@ impl<S> Conn<S> {
     }
     /// Set the DIRTY flag; `true` if it was not set (queue it once).
     pub fn mark_dirty(&mut self) -> bool {
-        let was = self.flags.get(DIRTY);
-        self.set(DIRTY, true);
-        !was
+        self.flags.mark(DIRTY)
     }
     /// Clear the DIRTY flag; `true` if it was set.
     pub fn take_dirty(&mut self) -> bool {
-        let was = self.flags.get(DIRTY);
-        self.set(DIRTY, false);
-        was
+        self.flags.take(DIRTY)
     }
     /// Set the DEFERRED flag; `true` if it was not set.
     pub fn mark_deferred(&mut self) -> bool {
-        let was = self.flags.get(DEFERRED);
-        self.set(DEFERRED, true);
-        !was
+        self.flags.mark(DEFERRED)
     }
     /// Clear the DEFERRED flag; `true` if it was set.
     pub fn take_deferred(&mut self) -> bool {
-        let was = self.flags.get(DEFERRED);
-        self.set(DEFERRED, false);
-        was
+        self.flags.take(DEFERRED)
     }
     /// Whether it is counted as over the mark in its room.
     pub fn is_over_mark(&self) -> bool {
@@ -446,15 +450,11 @@ impl<S> Conn<S> {
     }
     /// Set the PAUSED flag; `true` if it was not set (list it once).
     pub fn mark_paused(&mut self) -> bool {
-        let was = self.flags.get(PAUSED);
-        self.set(PAUSED, true);
-        !was
+        self.flags.mark(PAUSED)
     }
     /// Clear the PAUSED flag; `true` if it was set.
     pub fn take_paused(&mut self) -> bool {
-        let was = self.flags.get(PAUSED);
-        self.set(PAUSED, false);
-        was
+        self.flags.take(PAUSED)
     }
 }
 

@@ -345,20 +345,29 @@ mod tests {
         got
     }
 
-    #[test]
-    fn whole_frames_before_a_partial_one_are_answered_and_the_rest_held() {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let fed = inb.feed(
-            b"mississippi\nsas\nss",
+    /// `count` over `line` framing with a limit of 100 and `budget` units.
+    fn feed_count(inb: &mut InBuf, out: &mut Outbox, data: &[u8], budget: usize) -> Fed {
+        let mut b = Budget {
+            left: budget,
+            fanout_cost: 1,
+        };
+        inb.feed(
+            data,
             false,
             Framing::Line,
             100,
             &mut Count,
             peer(),
-            &mut out,
-            &mut unlimited(),
-        );
+            out,
+            &mut b,
+        )
+    }
+
+    #[test]
+    fn whole_frames_before_a_partial_one_are_answered_and_the_rest_held() {
+        let mut inb = InBuf::default();
+        let mut out = Outbox::default();
+        let fed = feed_count(&mut inb, &mut out, b"mississippi\nsas\nss", usize::MAX);
         assert_eq!(fed.frames, 2);
         assert_eq!(fed.stop, Stop::NeedMore);
         assert_eq!(inb.len(), 2, "the partial line 'ss' is held");
@@ -370,36 +379,10 @@ mod tests {
     fn budget_stops_decoding_and_the_rest_resumes_without_a_read() {
         let mut inb = InBuf::default();
         let mut out = Outbox::default();
-        let mut b = Budget {
-            left: 3,
-            fanout_cost: 1,
-        };
-        let fed = inb.feed(
-            b"s\ns\ns\ns\ns\n",
-            false,
-            Framing::Line,
-            100,
-            &mut Count,
-            peer(),
-            &mut out,
-            &mut b,
-        );
+        let fed = feed_count(&mut inb, &mut out, b"s\ns\ns\ns\ns\n", 3);
         assert_eq!((fed.frames, fed.stop), (3, Stop::Budget));
         assert!(inb.has_ready_frames());
-        let mut b = Budget {
-            left: 3,
-            fanout_cost: 1,
-        };
-        let fed = inb.feed(
-            &[],
-            false,
-            Framing::Line,
-            100,
-            &mut Count,
-            peer(),
-            &mut out,
-            &mut b,
-        );
+        let fed = feed_count(&mut inb, &mut out, &[], 3);
         assert_eq!((fed.frames, fed.stop), (2, Stop::NeedMore));
         assert!(inb.is_empty() && !inb.has_ready_frames());
         assert_eq!(out.len(), 5);

@@ -123,20 +123,16 @@ fn expected(name: &str, framing: Framing, input: &[u8], max_frame: usize, at_eof
         fanout_cost: 1,
     };
     let peer = "127.0.0.1:9".parse().unwrap();
-    inb.feed(
-        input,
-        false,
-        framing,
-        max_frame,
-        &mut *svc,
-        peer,
-        &mut out,
-        &mut budget,
-    );
-    if at_eof {
+    // The whole input, then (if the client closed) its EOF.
+    let eof: &[(&[u8], bool)] = if at_eof {
+        &[(input, false), (&[], true)]
+    } else {
+        &[(input, false)]
+    };
+    for &(bytes, eof) in eof {
         inb.feed(
-            &[],
-            true,
+            bytes,
+            eof,
             framing,
             max_frame,
             &mut *svc,
