@@ -544,7 +544,7 @@ impl<'a> Driver<'a> {
                         }
                         c.received += n as u64;
                     }
-                    // A short read: drained (see server::read_once).
+                    // A short read: drained (see server/drive.rs, read_once).
                     if n < self.scratch.len() && !peer_fin {
                         break;
                     }
