@@ -122,7 +122,17 @@ pub fn send_tcp(
             if args.framing != Framing::Raw || !buf.is_empty() {
                 match args.framing.decode(&buf, MAX_REPLY, false) {
                     Decoded::Frame { payload, consumed } => {
-                        print_reply(out, &buf[payload])?;
+                        let reply = &buf[payload];
+                        print_reply(out, reply)?;
+                        if reply.starts_with(b"ERR ") && server_closed(&mut stream) {
+                            // The server's own error line (frame too long,
+                            // frame timeout, too many connections), then
+                            // its close: the line was refused.
+                            return Err(format!(
+                                "{ep}: the server refused the line and closed: {}",
+                                String::from_utf8_lossy(reply)
+                            ));
+                        }
                         buf.drain(..consumed);
                         break;
                     }
@@ -150,6 +160,20 @@ pub fn send_tcp(
         }
     }
     Ok(lost)
+}
+
+/// After an `ERR ...` reply: whether the server closed the connection
+/// (EOF or reset within a short wait), which tells its error line from an
+/// echo of a line that happened to start with `ERR `.
+fn server_closed(stream: &mut TcpStream) -> bool {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut probe = [0u8; 1];
+    let closed = match stream.peek(&mut probe) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !is_timeout(&e),
+    };
+    closed
 }
 
 fn udp_socket_for(ep: &Endpoint) -> Result<UdpSocket, String> {

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use sockloop::addr::{Endpoint, ListenSpec};
 use sockloop::client::{self, ChatArgs, SendArgs};
@@ -14,11 +15,53 @@ use sockloop::load::{self, LoadConfig};
 use sockloop::options::defaults;
 use sockloop::{Framing, Options, Server};
 
+/// Said at the end of every `--help`: exit codes and logging.
+const FOOTER: &str = "\
+Exit codes: 0 success; 1 a runtime error (one line `error: ...` naming the
+address), a lost reply (send) or a failed connection or wrong reply (load);
+2 a usage error.
+
+Logging: RUST_LOG=info shows the open-file limit and shutdown; RUST_LOG=sockloop=trace
+narrates the loop (every event, read, write, WouldBlock, interest change),
+RUST_LOG=trace adds mio's own lines. The wire contract: docs/protocol.md.";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  sockloop serve                                  # upper on tcp and udp 127.0.0.1:12000
+  sockloop serve --listen echo=tcp://127.0.0.1:7000 --listen count=tcp://[::1]:7001
+  sockloop serve --listen chat=tcp://0.0.0.0:7002 --slow-timeout 5 --stats 10
+  sockloop serve --listen count=tcp://127.0.0.1:7003?framing=len32
+Stop it with Ctrl-C (SIGINT) or SIGTERM: owed replies are delivered for up to --grace seconds.";
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  printf 'hello\\nworld\\n' | sockloop send tcp://127.0.0.1:12000
+  printf 'mississippi\\n' | sockloop send tcp://127.0.0.1:7001
+  printf 'ping\\n' | sockloop send udp://127.0.0.1:12000 --timeout 0.5
+It ends at the end of input, once every reply has come (or timed out).
+A server that answers a line with `ERR ...` and closes makes send exit 1.";
+
+const CHAT_EXAMPLES: &str = "\
+Examples:
+  sockloop chat tcp://127.0.0.1:7002
+  sockloop chat udp://127.0.0.1:7004
+Type lines to send them; the room's lines appear as they come. Leave with
+Ctrl-D (end of input; over UDP this sends /leave) or Ctrl-C.";
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  sockloop load tcp://127.0.0.1:7000 --conns 50 --duration 5
+  sockloop load tcp://127.0.0.1:7000 --conns 50 --pipeline 16 --size 512 --json
+  sockloop load tcp://127.0.0.1:7000 --conns 1000 --rate 20000
+  sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
+Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
+
 #[derive(Parser)]
 #[command(
     name = "sockloop",
     version,
-    about = "A single-threaded nonblocking socket server, its clients and a load generator"
+    about = "A single-threaded nonblocking socket server, its clients and a load generator",
+    after_help = FOOTER
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,24 +71,31 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve upper, echo, count and chat over TCP and UDP from one loop.
+    #[command(after_help = format!("{SERVE_EXAMPLES}\n\n{FOOTER}"))]
     Serve(ServeArgs),
     /// Send each line of stdin, print each reply.
+    #[command(after_help = format!("{SEND_EXAMPLES}\n\n{FOOTER}"))]
     Send {
-        /// tcp://HOST:PORT or udp://HOST:PORT
+        /// tcp://HOST:PORT or udp://HOST:PORT (IPv6: tcp://[::1]:PORT).
+        #[arg(value_name = "PROTO://HOST:PORT")]
         endpoint: Endpoint,
-        /// TCP framing of requests and replies.
-        #[arg(long, default_value = "line")]
+        /// TCP framing of requests and replies (UDP: one datagram per line).
+        #[arg(long, value_name = "FRAMING", default_value = "line",
+              value_parser = PossibleValuesParser::new(["raw", "line", "len32"]).try_map(|s| s.parse::<Framing>()))]
         framing: Framing,
         /// Seconds to wait for each reply.
-        #[arg(long, default_value = "5", value_parser = secs_duration)]
+        #[arg(long, value_name = "SECS", default_value = "5", value_parser = secs_duration, allow_negative_numbers = true)]
         timeout: Duration,
     },
     /// Join a chat room: typed lines are sent, the room's lines printed.
+    #[command(after_help = format!("{CHAT_EXAMPLES}\n\n{FOOTER}"))]
     Chat {
-        /// tcp://HOST:PORT or udp://HOST:PORT
+        /// tcp://HOST:PORT or udp://HOST:PORT (IPv6: tcp://[::1]:PORT).
+        #[arg(value_name = "PROTO://HOST:PORT")]
         endpoint: Endpoint,
     },
     /// Drive an echo-like service with many connections and report.
+    #[command(after_help = format!("{LOAD_EXAMPLES}\n\n{FOOTER}"))]
     Load(LoadArgs),
 }
 
@@ -55,8 +105,8 @@ struct ServeArgs {
     /// Default: upper=tcp://127.0.0.1:12000 and upper=udp://127.0.0.1:12000.
     #[arg(long = "listen", value_name = "SPEC", value_parser = listen_spec)]
     listen: Vec<ListenSpec>,
-    /// Connections past this are closed right after accept.
-    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNS)]
+    /// Connections past this are closed right after accept (at least 1).
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNS, value_parser = at_least_one)]
     max_conns: usize,
     /// Close a TCP connection idle this many seconds (0 = never).
     #[arg(long, value_name = "SECS", default_value_t = defaults::IDLE_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
@@ -64,14 +114,15 @@ struct ServeArgs {
     /// Longest frame accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_FRAME as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_frame: u32,
-    /// Unsent reply bytes per connection above which reading pauses.
+    /// Unsent reply bytes per connection above which reading pauses (and,
+    /// for chat, the room pauses).
     #[arg(long, value_name = "BYTES", default_value_t = defaults::WRITE_BUFFER)]
     write_buffer: usize,
     /// Drop a UDP chat member silent this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = defaults::UDP_MEMBER_TTL_SECS, value_parser = secs, allow_negative_numbers = true)]
     udp_member_ttl: f64,
-    /// Most members of a UDP chat room.
-    #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS)]
+    /// Most members of a UDP chat room (at least 1).
+    #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS, value_parser = at_least_one)]
     udp_max_members: usize,
     /// Disconnect a chat member that stays above --write-buffer this many
     /// seconds (the room waits for it until then).
@@ -93,24 +144,25 @@ struct ServeArgs {
 #[derive(clap::Args)]
 struct LoadArgs {
     /// tcp://HOST:PORT of an echo-like service.
+    #[arg(value_name = "PROTO://HOST:PORT")]
     endpoint: Endpoint,
     /// Connections to open.
-    #[arg(long, default_value = "10")]
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one)]
     conns: usize,
     /// Bytes per message.
-    #[arg(long, default_value = "64", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     size: u32,
     /// Seconds to run (with --idle: to hold the connections once open).
-    #[arg(long, default_value = "10", value_parser = secs_duration)]
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = secs_duration, allow_negative_numbers = true)]
     duration: Duration,
     /// Messages in flight per connection.
-    #[arg(long, default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_name = "K", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pipeline: u32,
     /// Total messages per second (default: as fast as replies come).
-    #[arg(long)]
+    #[arg(long, value_name = "MSGS_PER_SEC", value_parser = positive_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// New connections per second while ramping up.
-    #[arg(long, default_value = "5000")]
+    #[arg(long, value_name = "CONNS_PER_SEC", default_value = "5000", value_parser = positive_rate, allow_negative_numbers = true)]
     connect_rate: f64,
     /// Open and hold connections without traffic.
     #[arg(long)]
@@ -125,6 +177,22 @@ fn secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
         _ => Err(format!("'{s}' is not a number of seconds ≥ 0")),
+    }
+}
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number ≥ 1")),
+    }
+}
+
+/// A rate: a number above 0.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a rate above 0")),
     }
 }
 
@@ -180,6 +248,18 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     } else {
         args.listen
     };
+    // The same address twice is a typo, not a runtime "address in use".
+    for (i, a) in specs.iter().enumerate() {
+        let e = a.endpoint;
+        if e.addr.port() != 0 && specs[..i].iter().any(|b| b.endpoint == e) {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("--listen: {e} is listed twice"),
+                )
+                .exit();
+        }
+    }
     let opts = Options {
         max_conns: args.max_conns,
         idle_timeout: off_if_zero(args.idle_timeout),
@@ -199,7 +279,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Ok(limit) => {
             log::info!("open-file limit: {limit}");
             if (limit as usize) < opts.max_conns {
-                log::warn!(
+                // Info, not a warning: on most machines the default
+                // --max-conns is above the limit, and that is fine.
+                log::info!(
                     "the open-file limit ({limit}) is below --max-conns ({}): it, not --max-conns, caps connections at about {}",
                     opts.max_conns,
                     limit.saturating_sub(16)

@@ -50,11 +50,7 @@ fn bad_listen_specs_are_usage_errors() {
             text(&out.stderr)
         );
     }
-    for bad in [
-        ["--max-frame", "0"],
-        ["--idle-timeout", "-1"],
-        ["--max-conns", "many"],
-    ] {
+    for bad in [["--max-frame", "0"], ["--max-conns", "many"]] {
         let out = run(&["serve", bad[0], bad[1]], "");
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
@@ -331,4 +327,107 @@ fn load_beyond_the_fd_limit_says_so_at_once() {
         err.starts_with("error:") && err.contains("file descriptors"),
         "{err}"
     );
+}
+
+/// Each rule a user trips over, with the error a user expects: exit 2, a
+/// first line `error: ...` that says what is wrong with what was typed.
+#[test]
+fn usage_rules_say_what_is_wrong() {
+    for (args, says) in [
+        (
+            &["serve", "--idle-timeout", "-1"][..],
+            "'-1' is not a number of seconds",
+        ),
+        (
+            &["serve", "--grace", "soon"][..],
+            "'soon' is not a number of seconds",
+        ),
+        (
+            &["serve", "--max-conns", "0"][..],
+            "'0' is not a whole number ≥ 1",
+        ),
+        (
+            &["serve", "--udp-max-members", "0"][..],
+            "'0' is not a whole number ≥ 1",
+        ),
+        (
+            &[
+                "serve",
+                "--listen",
+                "echo=tcp://127.0.0.1:7999",
+                "--listen",
+                "count=tcp://127.0.0.1:7999",
+            ][..],
+            "tcp://127.0.0.1:7999 is listed twice",
+        ),
+        (
+            &["send", "tcp://127.0.0.1:1", "--framing", "xml"][..],
+            "possible values: raw, line, len32",
+        ),
+        (
+            &["load", "tcp://127.0.0.1:1", "--conns", "0"][..],
+            "'0' is not a whole number ≥ 1",
+        ),
+        (
+            &["load", "tcp://127.0.0.1:1", "--rate", "0"][..],
+            "'0' is not a rate above 0",
+        ),
+    ] {
+        let out = run(args, "");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn send_exits_1_when_the_server_refuses_a_line_too_long() {
+    let opts = Options {
+        max_frame: 10,
+        ..Options::default()
+    };
+    let srv = serve(&["count=tcp://127.0.0.1:0"], opts);
+    let ep = format!("tcp://{}", srv.addrs[0]);
+    let out = run(&["send", &ep], "ss\nthis line is far too long\n");
+    assert_eq!(text(&out.stdout), "2\nERR frame too long\n");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn send_of_an_echoed_err_line_is_not_an_error() {
+    let srv = serve(&["echo=tcp://127.0.0.1:0?framing=line"], Options::default());
+    let ep = format!("tcp://{}", srv.addrs[0]);
+    let out = run(&["send", &ep], "ERR but only echoed\nnext\n");
+    assert_eq!(text(&out.stdout), "ERR but only echoed\nnext\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn help_teaches_units_examples_exit_codes_and_logging() {
+    for sub in ["serve", "send", "chat", "load"] {
+        let out = run(&[sub, "--help"], "");
+        let help = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0));
+        for must in ["Examples:", "Exit codes:", "RUST_LOG"] {
+            assert!(help.contains(must), "{sub} --help lacks {must}:\n{help}");
+        }
+    }
+    let serve = text(&run(&["serve", "--help"], "").stdout);
+    for must in [
+        "--idle-timeout <SECS>",
+        "--max-frame <BYTES>",
+        "--max-conns <N>",
+        "--frame-timeout <SECS>",
+        "--slow-timeout <SECS>",
+    ] {
+        assert!(serve.contains(must), "serve --help lacks {must}");
+    }
+    let chat = text(&run(&["chat", "--help"], "").stdout);
+    assert!(chat.contains("Leave with"), "chat --help says how to leave");
 }

@@ -97,8 +97,17 @@ impl Builder {
             service,
         } in self.listeners
         {
-            let named =
-                |e: io::Error| io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}"));
+            let named = |e: io::Error| {
+                // The one bind error with a fix the user may not know.
+                let hint = if e.kind() == io::ErrorKind::PermissionDenied
+                    && endpoint.addr.port() < 1024
+                {
+                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try a port above 1023)"
+                } else {
+                    ""
+                };
+                io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}{hint}"))
+            };
             let (socket, local) = match endpoint.proto {
                 Proto::Tcp => {
                     let l = bind_tcp(endpoint.addr).map_err(named)?;
