@@ -168,12 +168,11 @@ pub fn send_tcp(
 fn server_closed(stream: &mut TcpStream) -> bool {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let mut probe = [0u8; 1];
-    let closed = match stream.peek(&mut probe) {
+    match stream.peek(&mut probe) {
         Ok(0) => true,
         Ok(_) => false,
         Err(e) => !is_timeout(&e),
-    };
-    closed
+    }
 }
 
 fn udp_socket_for(ep: &Endpoint) -> Result<UdpSocket, String> {
