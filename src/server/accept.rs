@@ -129,12 +129,8 @@ impl Server {
         self.counters.accepted.add(1);
         self.counters.open.add(1);
         debug!(
-            "accepted {peer} on {} as connection {key} (token {}, id {id})",
+            "accepted {peer} on {} as conn {key} (token {}, id {id}), registered READABLE",
             self.listeners[li].endpoint, token.0
-        );
-        trace!(
-            "accept: {peer} is conn {key} on token {}, registered READABLE",
-            token.0
         );
         self.touch(key);
         let l = &mut self.listeners[li];

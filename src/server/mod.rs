@@ -371,7 +371,10 @@ impl Server {
                 let d = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
-            trace!("poll: sleeping until an event or {timeout:?}");
+            trace!(
+                "poll: sleeping until an event{}",
+                timeout.map_or(String::from(" (no deadline)"), |t| format!(" or {t:?}"))
+            );
             if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;

@@ -172,11 +172,10 @@ impl Server {
         self.counters.closed.add(1);
         self.counters.open.sub(1);
         debug!(
-            "closed {} (connection {key}, id {}): {why}",
+            "closed {} (conn {key}, id {}): {why}",
             conn.peer(),
             conn.id()
         );
-        trace!("close: conn {key} ({}): {why}", conn.peer());
         let peer = conn.peer();
         drop(conn); // closes the socket
         self.listeners[li]
