@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use sockloop::service::{Outbox, Service};
+use sockloop::service::{ConnId, Outbox, Service};
 use sockloop::{Endpoint, Framing, Options, Proto, Server};
 
 /// A service of our own: each line comes back reversed. No sockets here,
@@ -28,7 +28,7 @@ impl Service for Reverse {
         Framing::Line
     }
 
-    fn on_frame(&mut self, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
+    fn on_frame(&mut self, _conn: ConnId, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
         out.reply_with(|buf| buf.extend(frame.iter().rev()));
     }
 }
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn reverse_without_sockets() {
         let mut out = Outbox::default();
-        Reverse.on_frame("127.0.0.1:1".parse().unwrap(), b"abc", &mut out);
+        Reverse.on_frame(ConnId(1), "127.0.0.1:1".parse().unwrap(), b"abc", &mut out);
         assert_eq!(out.messages().next().unwrap().1, b"cba");
     }
 }

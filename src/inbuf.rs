@@ -27,7 +27,7 @@
 use std::net::SocketAddr;
 
 use crate::framing::{Decoded, Framing};
-use crate::service::{Outbox, Service};
+use crate::service::{ConnId, Outbox, Service};
 
 /// Held bytes beyond a frame's payload: a `len32` header, or a line's
 /// `\r\n`.
@@ -133,7 +133,7 @@ impl InBuf {
         framing: Framing,
         max_frame: usize,
         service: &mut dyn Service,
-        peer: SocketAddr,
+        who: (ConnId, SocketAddr),
         out: &mut Outbox,
         budget: &mut Budget,
     ) -> Fed {
@@ -142,7 +142,7 @@ impl InBuf {
             framing,
             max_frame,
             service,
-            peer,
+            who,
             out,
             budget,
             frames: 0,
@@ -222,7 +222,8 @@ struct Run<'a> {
     framing: Framing,
     max_frame: usize,
     service: &'a mut dyn Service,
-    peer: SocketAddr,
+    /// The connection and its peer, for the service.
+    who: (ConnId, SocketAddr),
     out: &'a mut Outbox,
     budget: &'a mut Budget,
     frames: u64,
@@ -247,7 +248,7 @@ impl Run<'_> {
                 let rest = &buf[used..];
                 let took = self
                     .service
-                    .on_bytes(self.peer, rest, at_eof, self.out)
+                    .on_bytes(self.who.0, self.who.1, rest, at_eof, self.out)
                     .min(rest.len());
                 used += took;
                 self.frames += 1;
@@ -261,7 +262,8 @@ impl Run<'_> {
             match self.framing.decode(&buf[used..], self.max_frame, at_eof) {
                 Decoded::Frame { payload, consumed } => {
                     let frame = &buf[used + payload.start..used + payload.end];
-                    self.service.on_frame(self.peer, frame, self.out);
+                    self.service
+                        .on_frame(self.who.0, self.who.1, frame, self.out);
                     used += consumed;
                     self.frames += 1;
                     self.budget.charge(self.out, before);
@@ -323,7 +325,16 @@ mod tests {
                     left: budget_per_turn,
                     fanout_cost: 1,
                 };
-                let fed = inb.feed(data, eof, framing, max, svc, peer(), &mut out, &mut b);
+                let fed = inb.feed(
+                    data,
+                    eof,
+                    framing,
+                    max,
+                    svc,
+                    (ConnId(1), peer()),
+                    &mut out,
+                    &mut b,
+                );
                 for (_, m) in out.messages() {
                     framing.encode(m, got);
                 }
@@ -357,7 +368,7 @@ mod tests {
             Framing::Line,
             100,
             &mut Count,
-            peer(),
+            (ConnId(1), peer()),
             out,
             &mut b,
         )
@@ -404,7 +415,7 @@ mod tests {
             Framing::Line,
             100,
             &mut chat,
-            peer(),
+            (ConnId(1), peer()),
             &mut out,
             &mut b,
         );
@@ -433,7 +444,7 @@ mod tests {
                     framing,
                     max,
                     &mut Count,
-                    peer(),
+                    (ConnId(1), peer()),
                     &mut out,
                     &mut unlimited(),
                 );
@@ -460,7 +471,7 @@ mod tests {
                 Framing::Line,
                 10_000,
                 &mut Count,
-                peer(),
+                (ConnId(1), peer()),
                 &mut out,
                 &mut unlimited(),
             );
@@ -485,7 +496,7 @@ mod tests {
                 Framing::Line,
                 65_536,
                 &mut Count,
-                peer(),
+                (ConnId(1), peer()),
                 &mut out,
                 &mut unlimited(),
             );
@@ -543,7 +554,7 @@ mod tests {
             let mut inb = InBuf::default();
             let mut out = Outbox::default();
             for p in &parts {
-                let fed = inb.feed(p, false, framing, max, &mut Count, peer(), &mut out, &mut unlimited());
+                let fed = inb.feed(p, false, framing, max, &mut Count, (ConnId(1), peer()), &mut out, &mut unlimited());
                 out.clear();
                 if fed.stop == Stop::TooLong { break; }
                 prop_assert!(inb.len() <= max + FRAME_SLACK, "held {}", inb.len());

@@ -51,5 +51,5 @@ pub mod sys;
 pub use addr::{Endpoint, ListenSpec, Proto};
 pub use framing::Framing;
 pub use options::Options;
-pub use server::{Builder, Server};
+pub use server::{Builder, Nested, Server};
 pub use stats::{Counters, Stats};

@@ -220,8 +220,10 @@ fn three_senders_go_on_after_the_slow_member_is_cut() {
     let stuck = non_reader(addr);
     let senders: Vec<TcpStream> = (0..3).map(|_| connect(addr)).collect();
     let names: Vec<String> = senders.iter().map(me).collect();
-    const N: usize = 2000;
-    const LEN: usize = 499;
+    // 30 MB in all: more than the stuck member's socket buffers can take,
+    // so it falls behind and is cut while the senders talk.
+    const N: usize = 10_000;
+    const LEN: usize = 999;
     let data = lines(N, LEN);
     let reader = thread::spawn(move || {
         let mut r = BufReader::new(r);
@@ -241,6 +243,15 @@ fn three_senders_go_on_after_the_slow_member_is_cut() {
         }
         got
     });
+    // Senders are members too, and read the room like any live client
+    // (a member that never reads is cut, sender or not).
+    for s in &senders {
+        let mut r = s.try_clone().unwrap();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while matches!(r.read(&mut buf), Ok(n) if n > 0) {}
+        });
+    }
     let writers: Vec<_> = senders
         .into_iter()
         .map(|s| write_in_background(s, data.clone()))

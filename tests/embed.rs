@@ -3,6 +3,11 @@
 
 mod common;
 
+// The example's source, so its unit test runs with `cargo test`.
+#[path = "../examples/embed.rs"]
+#[allow(dead_code)]
+mod embed_example;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -10,17 +15,17 @@ use std::sync::mpsc;
 use common::*;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use sockloop::service::{Outbox, Service};
+use sockloop::service::{ConnId, Outbox, Service};
 use sockloop::{Endpoint, Options, Proto, Server};
 
 /// Replies with the frame's length; greets each connection.
 struct Length;
 
 impl Service for Length {
-    fn on_connect(&mut self, _peer: SocketAddr, out: &mut Outbox) {
+    fn on_connect(&mut self, _conn: ConnId, _peer: SocketAddr, out: &mut Outbox) {
         out.reply(b"hello");
     }
-    fn on_frame(&mut self, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
+    fn on_frame(&mut self, _conn: ConnId, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
         out.reply(frame.len().to_string().as_bytes());
     }
 }

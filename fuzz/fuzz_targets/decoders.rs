@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sockloop::framing::{decode_all, Framing};
-use sockloop::service::{Outbox, Service, Upper};
+use sockloop::service::{ConnId, Outbox, Service, Upper};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
@@ -42,10 +42,10 @@ fuzz_target!(|data: &[u8]| {
     // upper: the same bytes out, however the stream is cut.
     let peer = "127.0.0.1:1".parse().unwrap();
     let mut out = Outbox::default();
-    let used = Upper.on_bytes(peer, &rest[..cut], false, &mut out);
+    let used = Upper.on_bytes(ConnId(1), peer, &rest[..cut], false, &mut out);
     again.clear();
     again.extend_from_slice(&rest[used..]);
-    Upper.on_bytes(peer, &again, true, &mut out);
+    Upper.on_bytes(ConnId(1), peer, &again, true, &mut out);
     let split: Vec<u8> = out.messages().flat_map(|(_, m)| m.to_vec()).collect();
     let mut whole = Vec::new();
     sockloop::service::uppercase_into(rest, &mut whole);

@@ -11,6 +11,7 @@ use mio::Interest;
 use super::{builder, Server, Socket, MAX_CONNS_LINE};
 use crate::conn::Conn;
 use crate::framing::Framing;
+use crate::service::ConnId;
 use crate::sys;
 
 /// At most this many accepts per listener per loop turn, so a connect flood
@@ -134,7 +135,7 @@ impl Server {
         );
         self.touch(key);
         let l = &mut self.listeners[li];
-        l.service.on_connect(peer, &mut self.outbox);
+        l.service.on_connect(ConnId(id), peer, &mut self.outbox);
         self.route_outbox(li, Some(key));
         // A greeting is written before this event's handling returns.
         if self.conns.get(key).is_some_and(|c| c.pending_out() > 0) {

@@ -20,7 +20,7 @@ use log::{debug, trace};
 use crate::conn::{BufPool, Conn, Event, Next, State, Stream, Why};
 use crate::framing::{Framing, LINE_TOO_LONG};
 use crate::inbuf::{Budget, Stop};
-use crate::service::{Outbox, Service, To};
+use crate::service::{ConnId, Outbox, Service, To};
 use crate::stats::Counters;
 
 /// What a connection's turn needs from the server: the service and its
@@ -217,6 +217,7 @@ fn discard_once<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, scratch: &mut [u8]) -> 
 /// service also wrote to the room (those messages stay in the outbox).
 fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -> bool {
     let peer = c.peer();
+    let conn = ConnId(c.id());
     let bufs = c.bufs_mut(cx.pool);
     let was_empty = bufs.input.is_empty();
     let fed = bufs.input.feed(
@@ -225,7 +226,7 @@ fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -
         cx.framing,
         cx.max_frame,
         cx.service,
-        peer,
+        (conn, peer),
         cx.outbox,
         &mut cx.budget,
     );

@@ -30,12 +30,15 @@
 //! [`handle_event`](Server::handle_event), sleep no longer than
 //! [`next_timeout`](Server::next_timeout), and call
 //! [`on_timer`](Server::on_timer) after each poll. `examples/embed.rs`
-//! shows it.
+//! shows it. Or nest it in a loop that is not mio (tokio, GLib, libuv,
+//! epoll) through one file descriptor: [`Nested`], and
+//! `examples/in_tokio.rs`, `examples/in_epoll.rs`.
 
 mod accept;
 mod builder;
 mod deadlines;
 pub(crate) mod drive;
+mod nested;
 mod room;
 mod shutdown;
 #[cfg(test)]
@@ -58,6 +61,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 pub use builder::Builder;
+pub use nested::Nested;
 
 use crate::addr::Endpoint;
 use crate::conn::{BufPool, Conn};

@@ -12,7 +12,7 @@ use super::drive::{drive, Cx, Driven};
 use crate::conn::{BufPool, Conn, Event, State, Stream};
 use crate::framing::Framing;
 use crate::inbuf::{Budget, InBuf};
-use crate::service::{self, Outbox, Service};
+use crate::service::{self, ConnId, Outbox, Service};
 use crate::stats::Counters;
 use crate::Options;
 
@@ -122,7 +122,7 @@ fn expected(name: &str, framing: Framing, input: &[u8], max_frame: usize, at_eof
         left: usize::MAX,
         fanout_cost: 1,
     };
-    let peer = "127.0.0.1:9".parse().unwrap();
+    let who = (ConnId(1), "127.0.0.1:9".parse().unwrap());
     // The whole input, then (if the client closed) its EOF.
     let eof: &[(&[u8], bool)] = if at_eof {
         &[(input, false), (&[], true)]
@@ -136,7 +136,7 @@ fn expected(name: &str, framing: Framing, input: &[u8], max_frame: usize, at_eof
             framing,
             max_frame,
             &mut *svc,
-            peer,
+            who,
             &mut out,
             &mut budget,
         );

@@ -11,6 +11,7 @@ use super::drive::{self, Cx, Driven};
 use super::{Server, READS_PER_TURN, WORK_PER_TURN};
 use crate::conn::Event as ConnEvent;
 use crate::inbuf::Budget;
+use crate::service::ConnId;
 
 impl Server {
     /// A readiness event for connection `key`.
@@ -176,11 +177,11 @@ impl Server {
             conn.peer(),
             conn.id()
         );
-        let peer = conn.peer();
+        let (peer, id) = (conn.peer(), ConnId(conn.id()));
         drop(conn); // closes the socket
         self.listeners[li]
             .service
-            .on_disconnect(peer, &mut self.outbox);
+            .on_disconnect(id, peer, &mut self.outbox);
         self.route_outbox(li, None);
         self.fd_freed();
     }

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{Outbox, Service};
+use super::{ConnId, Outbox, Service};
 
 /// The `chat` service: TCP announcements and relays, plus a UDP room.
 #[derive(Debug)]
@@ -32,17 +32,17 @@ impl Chat {
 }
 
 impl Service for Chat {
-    fn on_connect(&mut self, peer: SocketAddr, out: &mut Outbox) {
+    fn on_connect(&mut self, _conn: ConnId, peer: SocketAddr, out: &mut Outbox) {
         out.to_others_with(|buf| {
             let _ = write!(buf, "* {peer} joined");
         });
     }
 
-    fn on_frame(&mut self, peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
+    fn on_frame(&mut self, _conn: ConnId, peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
         out.to_others_with(|buf| said(buf, peer, frame));
     }
 
-    fn on_disconnect(&mut self, peer: SocketAddr, out: &mut Outbox) {
+    fn on_disconnect(&mut self, _conn: ConnId, peer: SocketAddr, out: &mut Outbox) {
         out.to_others_with(|buf| {
             let _ = write!(buf, "* {peer} left");
         });
@@ -135,9 +135,9 @@ mod tests {
     fn tcp_messages_go_to_others_with_prefix() {
         let mut chat = Chat::new(Duration::from_secs(300), 10);
         let mut out = Outbox::default();
-        chat.on_connect(addr(1), &mut out);
-        chat.on_frame(addr(1), b"hi", &mut out);
-        chat.on_disconnect(addr(1), &mut out);
+        chat.on_connect(ConnId(1), addr(1), &mut out);
+        chat.on_frame(ConnId(1), addr(1), b"hi", &mut out);
+        chat.on_disconnect(ConnId(1), addr(1), &mut out);
         let got: Vec<_> = out.messages().collect();
         assert_eq!(
             got,

@@ -5,14 +5,14 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use super::{Outbox, Service};
+use super::{ConnId, Outbox, Service};
 
 /// The `count` service.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Count;
 
 impl Service for Count {
-    fn on_frame(&mut self, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
+    fn on_frame(&mut self, _conn: ConnId, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
         let n = frame.iter().filter(|&&b| b == b's').count();
         // Writing a number into a Vec cannot fail.
         out.reply_with(|buf| {
@@ -28,7 +28,7 @@ mod tests {
 
     fn count(frame: &[u8]) -> Vec<u8> {
         let mut out = Outbox::default();
-        Count.on_frame("127.0.0.1:1".parse().unwrap(), frame, &mut out);
+        Count.on_frame(ConnId(1), "127.0.0.1:1".parse().unwrap(), frame, &mut out);
         let reply = out.messages().next().unwrap().1.to_vec();
         reply
     }

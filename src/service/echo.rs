@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Outbox, Service};
+use super::{ConnId, Outbox, Service};
 use crate::framing::Framing;
 
 /// The `echo` service.
@@ -17,7 +17,7 @@ impl Service for Echo {
         Framing::Raw
     }
 
-    fn on_frame(&mut self, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
+    fn on_frame(&mut self, _conn: ConnId, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
         out.reply(frame);
     }
 }
@@ -31,7 +31,7 @@ mod tests {
     fn echoes_bytes_unchanged() {
         let mut out = Outbox::default();
         let peer = "[::1]:7000".parse().unwrap();
-        Echo.on_frame(peer, b"\x00\xffhi", &mut out);
+        Echo.on_frame(ConnId(1), peer, b"\x00\xffhi", &mut out);
         Echo.on_datagram(peer, b"dgram", std::time::Instant::now(), &mut out);
         let got: Vec<_> = out.messages().collect();
         assert_eq!(

@@ -8,10 +8,10 @@
 //! tested with byte slices:
 //!
 //! ```
-//! use sockloop::service::{Service, Outbox, To, Count};
+//! use sockloop::service::{ConnId, Service, Outbox, To, Count};
 //! let mut count = Count;
 //! let mut out = Outbox::default();
-//! count.on_frame("127.0.0.1:5000".parse().unwrap(), b"mississippi", &mut out);
+//! count.on_frame(ConnId(1), "127.0.0.1:5000".parse().unwrap(), b"mississippi", &mut out);
 //! assert_eq!(out.messages().collect::<Vec<_>>(), vec![(To::Sender, &b"4"[..])]);
 //! ```
 //!
@@ -34,11 +34,33 @@ pub use count::Count;
 pub use echo::Echo;
 pub use upper::{uppercase_into, Upper};
 
+/// Which TCP connection a call is about: an id the server gives each
+/// connection it accepts and never gives again while it runs (unlike the
+/// peer's address, which a client that reconnects can repeat, or the slab
+/// slot, which is reused). Keep per-connection state under it, and drop it
+/// in [`Service::on_disconnect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl ConnId {
+    /// What [`Service::on_frame`] is told for a UDP datagram (through the
+    /// default [`Service::on_datagram`]): datagrams have no connection.
+    /// Connections' ids start at 1.
+    pub const NONE: ConnId = ConnId(0);
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// A service: bytes or frames in, messages out, no I/O.
 ///
 /// One value serves one listener: every connection of that listener (and,
 /// for UDP, every sender) shares it, so state that belongs to the whole
-/// listener — a chat room — lives here. Methods are told who the peer is.
+/// listener — a chat room — lives here. Methods are told which connection
+/// ([`ConnId`]) and which peer address the call is about.
 pub trait Service {
     /// The framing a TCP listener of this service uses when its address
     /// names none (docs/protocol.md, "Framing").
@@ -47,7 +69,7 @@ pub trait Service {
     }
 
     /// A TCP connection was accepted.
-    fn on_connect(&mut self, _peer: SocketAddr, _out: &mut Outbox) {}
+    fn on_connect(&mut self, _conn: ConnId, _peer: SocketAddr, _out: &mut Outbox) {}
 
     /// `raw` framing: the bytes one read returned, after any bytes this
     /// method left unconsumed last time. Returns how many it consumed; the
@@ -57,25 +79,28 @@ pub trait Service {
     /// The default treats the bytes as one frame.
     fn on_bytes(
         &mut self,
+        conn: ConnId,
         peer: SocketAddr,
         bytes: &[u8],
         _at_eof: bool,
         out: &mut Outbox,
     ) -> usize {
-        self.on_frame(peer, bytes, out);
+        self.on_frame(conn, peer, bytes, out);
         bytes.len()
     }
 
-    /// A whole frame from a TCP connection (`line` or `len32` framing).
-    fn on_frame(&mut self, peer: SocketAddr, frame: &[u8], out: &mut Outbox);
+    /// A whole frame from a TCP connection (`line` or `len32` framing); or,
+    /// through the default [`on_datagram`](Self::on_datagram), a UDP
+    /// datagram, with `conn` [`ConnId::NONE`].
+    fn on_frame(&mut self, conn: ConnId, peer: SocketAddr, frame: &[u8], out: &mut Outbox);
 
     /// A TCP connection is gone (closed by either side or by a limit).
-    fn on_disconnect(&mut self, _peer: SocketAddr, _out: &mut Outbox) {}
+    fn on_disconnect(&mut self, _conn: ConnId, _peer: SocketAddr, _out: &mut Outbox) {}
 
     /// A UDP datagram. `now` is the loop's clock, for services that keep
     /// time (chat membership). The default treats it as one frame.
     fn on_datagram(&mut self, peer: SocketAddr, datagram: &[u8], _now: Instant, out: &mut Outbox) {
-        self.on_frame(peer, datagram, out);
+        self.on_frame(ConnId::NONE, peer, datagram, out);
     }
 }
 

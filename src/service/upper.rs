@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Outbox, Service};
+use super::{ConnId, Outbox, Service};
 use crate::framing::Framing;
 
 /// The `upper` service.
@@ -27,6 +27,7 @@ impl Service for Upper {
 
     fn on_bytes(
         &mut self,
+        _conn: ConnId,
         _peer: SocketAddr,
         bytes: &[u8],
         at_eof: bool,
@@ -43,7 +44,7 @@ impl Service for Upper {
         take
     }
 
-    fn on_frame(&mut self, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
+    fn on_frame(&mut self, _conn: ConnId, _peer: SocketAddr, frame: &[u8], out: &mut Outbox) {
         out.reply_with(|buf| uppercase_into(frame, buf));
     }
 }
@@ -121,8 +122,11 @@ mod tests {
         let mut s = Upper;
         let mut out = Outbox::default();
         // "ß" is C3 9F: the first read ends after C3.
-        assert_eq!(s.on_bytes(peer(), b"a\xc3", false, &mut out), 1);
-        assert_eq!(s.on_bytes(peer(), b"\xc3\x9fb", false, &mut out), 3);
+        assert_eq!(s.on_bytes(ConnId(1), peer(), b"a\xc3", false, &mut out), 1);
+        assert_eq!(
+            s.on_bytes(ConnId(1), peer(), b"\xc3\x9fb", false, &mut out),
+            3
+        );
         let replies: Vec<u8> = out.messages().flat_map(|(_, m)| m.to_vec()).collect();
         assert_eq!(replies, "ASSB".as_bytes());
     }
@@ -131,7 +135,10 @@ mod tests {
     fn held_bytes_are_released_at_eof() {
         let mut s = Upper;
         let mut out = Outbox::default();
-        assert_eq!(s.on_bytes(peer(), b"\xe2\x82", true, &mut out), 2);
+        assert_eq!(
+            s.on_bytes(ConnId(1), peer(), b"\xe2\x82", true, &mut out),
+            2
+        );
         assert_eq!(out.messages().next().unwrap().1, b"\xe2\x82");
     }
 
@@ -151,10 +158,13 @@ mod tests {
         let cut = cut % (bytes.len() + 1);
         let mut s = Upper;
         let mut out = Outbox::default();
-        let used = s.on_bytes(peer(), &bytes[..cut], false, &mut out);
+        let used = s.on_bytes(ConnId(1), peer(), &bytes[..cut], false, &mut out);
         let mut rest = bytes[used..cut].to_vec();
         rest.extend_from_slice(&bytes[cut..]);
-        assert_eq!(s.on_bytes(peer(), &rest, true, &mut out), rest.len());
+        assert_eq!(
+            s.on_bytes(ConnId(1), peer(), &rest, true, &mut out),
+            rest.len()
+        );
         out.messages().flat_map(|(_, m)| m.to_vec()).collect()
     }
 

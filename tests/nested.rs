@@ -1,0 +1,110 @@
+//! The server nested in loops that are not mio, through one pollable fd:
+//! `examples/in_tokio.rs` and `examples/in_epoll.rs`, run as programs.
+//! Both of the host loop's listeners answer; Ctrl-C (SIGINT) from the
+//! host stops both, and the server still delivers the replies it owes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{read_line, read_to_eof, WAIT};
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+/// Start the example; its (sockloop echo, host's own) addresses.
+fn start(
+    name: &str,
+) -> (
+    Child,
+    BufReader<std::process::ChildStdout>,
+    SocketAddr,
+    SocketAddr,
+) {
+    let mut child = Command::new(example(name))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        l.trim()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<SocketAddr>()
+            .unwrap()
+    };
+    let (echo, own) = (addr(), addr());
+    (child, out, echo, own)
+}
+
+fn connect(a: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(a).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    let end = Instant::now() + WAIT;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < end, "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn nested_in(name: &str, own_answer: &str) {
+    let (mut child, mut out, echo, own) = start(name);
+    // sockloop's echo, through the nested fd.
+    let mut e = connect(echo);
+    e.write_all(b"through the fd\n").unwrap();
+    assert_eq!(read_line(&mut e), "through the fd");
+    // The host loop's own listener, in the same thread.
+    let mut o = connect(own);
+    o.write_all(b"hi\n").unwrap();
+    assert_eq!(read_line(&mut o), own_answer);
+    drop(o);
+    // 2 MB owed when the host is told to stop: all of it still arrives.
+    let data: Vec<u8> = (0..2 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    e.write_all(&data).unwrap();
+    e.shutdown(std::net::Shutdown::Write).unwrap();
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(read_to_eof(&mut e) == data, "{name}: every owed byte");
+    assert_eq!(wait_exit(&mut child), 0, "{name}");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("both stopped"), "{name}: {rest}");
+    // The welcoming sockets are closed.
+    assert!(TcpStream::connect(echo).is_err());
+}
+
+#[test]
+fn nested_in_a_tokio_runtime_next_to_its_own_listener() {
+    nested_in("in_tokio", "tokio: hi");
+}
+
+#[test]
+fn nested_in_a_plain_epoll_loop_next_to_its_own_listener() {
+    nested_in("in_epoll", "hello from the epoll loop");
+}
