@@ -40,7 +40,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let limit = sockloop::sys::raise_fd_limit().unwrap() as usize;
+    let limit = sockloop::raise_fd_limit().unwrap() as usize;
     if n + 64 > limit {
         println!("IDLE_CONNS={n} needs more descriptors than this process may open ({limit}); stopping at the limit");
         return;

@@ -14,7 +14,9 @@ use crate::framing::Framing;
 /// TCP or UDP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
+    /// `tcp://`: a byte stream, framed per listener.
     Tcp,
+    /// `udp://`: datagrams, each its own message.
     Udp,
 }
 
@@ -37,7 +39,9 @@ impl fmt::Display for Proto {
 /// `PROTO://HOST:PORT`: where a client connects or a listener binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// TCP or UDP.
     pub proto: Proto,
+    /// The address (resolved once, when parsed).
     pub addr: SocketAddr,
 }
 
@@ -101,6 +105,7 @@ pub struct ListenSpec {
     /// The service's name: one of [`crate::service::SERVICES`] for
     /// `sockloop serve`, any name for [`crate::server::Builder::listen_with`].
     pub service: String,
+    /// Where it listens.
     pub endpoint: Endpoint,
     /// The framing asked for; `None` means the service's default. Only TCP
     /// has framing: a datagram is its own frame.

@@ -20,13 +20,17 @@ const MAX_REPLY: usize = 16 * 1024 * 1024;
 
 /// `sockloop send`'s arguments.
 pub struct SendArgs {
+    /// The server.
     pub endpoint: Endpoint,
+    /// TCP framing of lines and replies.
     pub framing: Framing,
+    /// How long to wait for each reply.
     pub timeout: Duration,
 }
 
 /// `sockloop chat`'s arguments.
 pub struct ChatArgs {
+    /// The room.
     pub endpoint: Endpoint,
 }
 

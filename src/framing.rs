@@ -40,7 +40,9 @@ pub enum Decoded {
     /// A whole frame: its payload is `buf[payload]`, and `consumed` bytes of
     /// the buffer (payload plus header or terminator) are used up.
     Frame {
+        /// Where the payload is in the buffer.
         payload: Range<usize>,
+        /// How many bytes of the buffer the frame used up.
         consumed: usize,
     },
     /// No whole frame yet: keep the bytes and read more.
@@ -98,15 +100,6 @@ impl Framing {
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(payload);
             }
-        }
-    }
-
-    /// The bytes `encode` adds around a payload (for sizing buffers).
-    pub fn overhead(self) -> usize {
-        match self {
-            Framing::Raw => 0,
-            Framing::Line => 1,
-            Framing::Len32 => LEN32_HEADER,
         }
     }
 

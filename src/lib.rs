@@ -35,6 +35,8 @@
 //! Embed it in your own `mio::Poll`: see [`Server::register`] and
 //! `examples/embed.rs`. Add a service: implement [`service::Service`].
 
+#![warn(missing_docs)]
+
 pub mod addr;
 pub mod client;
 pub(crate) mod conn;
@@ -46,10 +48,11 @@ pub(crate) mod outq;
 pub mod server;
 pub mod service;
 pub mod stats;
-pub mod sys;
+pub(crate) mod sys;
 
 pub use addr::{Endpoint, ListenSpec, Proto};
 pub use framing::Framing;
 pub use options::Options;
 pub use server::{Builder, Nested, Server};
 pub use stats::{Counters, Stats};
+pub use sys::raise_fd_limit;

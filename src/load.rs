@@ -36,15 +36,22 @@ use crate::addr::{Endpoint, Proto};
 /// What `sockloop load` is asked to do.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
+    /// The echo-like service to drive.
     pub endpoint: Endpoint,
+    /// Connections to open.
     pub conns: usize,
+    /// Bytes per message.
     pub size: usize,
+    /// How long to measure, after every connection is open.
     pub duration: Duration,
+    /// Messages in flight per connection.
     pub pipeline: usize,
     /// Messages per second over all connections; `None`: as fast as
     /// replies allow.
     pub rate: Option<f64>,
+    /// New connections per second while ramping up.
     pub connect_rate: f64,
+    /// Hold the connections without traffic.
     pub idle: bool,
 }
 
@@ -101,6 +108,7 @@ type Failures = BTreeMap<String, u64>;
 /// The outcome of a run.
 #[derive(Debug)]
 pub struct Report {
+    /// It was an `--idle` run.
     pub idle: bool,
     /// Connections asked for.
     pub wanted: usize,
@@ -110,13 +118,17 @@ pub struct Report {
     pub held: usize,
     /// Attempts that failed, and why.
     pub failed: usize,
+    /// Why connections failed or were lost, with counts.
     pub failures: Failures,
     /// Replies completed and checked in the measured window.
     pub messages: u64,
+    /// The measured window.
     pub elapsed: Duration,
+    /// Bytes per message.
     pub size: usize,
     /// Wrong reply bytes, and connections lost mid-run.
     pub errors: u64,
+    /// Round-trip latency, ns (with `--rate`, from when each was due).
     pub latency_ns: Histogram<u64>,
 }
 
@@ -633,6 +645,7 @@ impl Report {
         }
     }
 
+    /// Replies per second in the measured window.
     pub fn messages_per_sec(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

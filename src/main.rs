@@ -275,7 +275,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
     // After binding, so a bind error is the only line on stderr (docs/protocol.md, "Command line");
     // the limit only matters for the connections still to come.
-    match sockloop::sys::raise_fd_limit() {
+    match sockloop::raise_fd_limit() {
         Ok(limit) => {
             log::info!("open-file limit: {limit}");
             if (limit as usize) < opts.max_conns {
