@@ -79,6 +79,53 @@ pub fn pattern(conn: usize, size: usize, off: u64) -> u8 {
     }
 }
 
+/// [`pattern`] a slice at a time: the bytes of a connection's stream come
+/// from one precomputed run of the alphabet, so sending copies slices and
+/// checking compares them (`memcpy` and `memcmp`, not a computation per
+/// byte).
+struct Pattern {
+    size: usize,
+    /// The alphabet repeated, long enough for any message to be a slice of
+    /// it from any rotation.
+    cycle: Vec<u8>,
+}
+
+impl Pattern {
+    fn new(size: usize) -> Self {
+        let cycle = ALPHABET
+            .iter()
+            .copied()
+            .cycle()
+            .take(size + ALPHABET.len())
+            .collect();
+        Pattern { size, cycle }
+    }
+
+    /// The stream of connection `conn` from offset `off` for `n` bytes, as
+    /// slices in order; each with whether it ends a message.
+    fn segments(&self, conn: usize, off: u64, n: usize, mut f: impl FnMut(&[u8], bool) -> bool) {
+        let size = self.size as u64;
+        let (mut off, end) = (off, off + n as u64);
+        while off < end {
+            let msg = (off / size) as usize;
+            let i = (off % size) as usize;
+            let left = (end - off) as usize;
+            let piece = if i == self.size - 1 {
+                &b"\n"[..]
+            } else {
+                let r = (conn + msg.wrapping_mul(7)) % ALPHABET.len();
+                let len = (self.size - 1 - i).min(left);
+                &self.cycle[r + i..r + i + len]
+            };
+            let ends = i + piece.len() == self.size;
+            if !f(piece, ends) {
+                return;
+            }
+            off += piece.len() as u64;
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Connecting,
@@ -239,6 +286,15 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
         .map_err(|e| format!("poll: {e}"))
 }
 
+/// With --rate, connection `i`'s message `j` is due this long (ns) after
+/// the run's epoch: the total rate is spread evenly over --conns
+/// connections, their due times interleaved, from `base`.
+fn due_ns(base: u64, cfg: &LoadConfig, i: usize, j: u64) -> u64 {
+    let rate = cfg.rate.unwrap_or(1.0);
+    let slot = j as f64 * cfg.conns as f64 + i as f64;
+    base + (slot / rate * 1e9) as u64
+}
+
 struct Driver<'a> {
     cfg: &'a LoadConfig,
     sources: Vec<IpAddr>,
@@ -258,6 +314,7 @@ struct Driver<'a> {
     messages: u64,
     hist: Histogram<u64>,
     scratch: Vec<u8>,
+    pattern: Pattern,
     epoch: Instant,
     /// With --rate: when the schedule started (ns since epoch), and each
     /// connection's next due time.
@@ -284,6 +341,7 @@ impl<'a> Driver<'a> {
             messages: 0,
             hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other)?,
             scratch: vec![0; 64 * 1024],
+            pattern: Pattern::new(cfg.size),
             epoch: Instant::now(),
             schedule_base: 0,
             schedule: BinaryHeap::new(),
@@ -296,13 +354,9 @@ impl<'a> Driver<'a> {
         t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
-    /// With --rate, connection `i`'s message `j` is due this long after the
-    /// schedule starts: the total rate is spread evenly over --conns
-    /// connections, their due times interleaved.
+    /// With --rate, when connection `i`'s message `j` is due.
     fn due_ns(&self, i: usize, j: u64) -> u64 {
-        let rate = self.cfg.rate.unwrap_or(1.0);
-        let slot = j as f64 * self.cfg.conns as f64 + i as f64;
-        self.schedule_base + (slot / rate * 1e9) as u64
+        due_ns(self.schedule_base, self.cfg, i, j)
     }
 
     fn fail(&mut self, why: String) {
@@ -490,34 +544,39 @@ impl<'a> Driver<'a> {
         *self.failures.entry(why).or_default() += 1;
     }
 
-    /// Write until `pipeline` messages are in flight (and, with --rate,
-    /// only those already due), or the socket says WouldBlock.
+    /// Start every message that may start now (`pipeline` in flight;
+    /// with --rate, only those already due), then write all that is
+    /// started and unsent in one `write` — one syscall per connection per
+    /// turn, not per message — until done or WouldBlock.
     fn send_more(&mut self, i: usize) {
         let size = self.cfg.size as u64;
         let now_ns = self.ns(Instant::now());
+        let c = &mut self.conns[i];
+        while c.in_flight.len() < self.cfg.pipeline
+            && (self.cfg.rate.is_none() || c.started < c.due)
+        {
+            let t0 = match self.cfg.rate {
+                Some(_) => due_ns(self.schedule_base, self.cfg, i, c.started),
+                None => now_ns,
+            };
+            c.in_flight.push_back(t0);
+            c.started += 1;
+        }
         loop {
-            let c = &self.conns[i];
-            // Start another message if allowed.
-            if c.sent == c.started * size {
-                let may = c.in_flight.len() < self.cfg.pipeline
-                    && (self.cfg.rate.is_none() || c.started < c.due);
-                if !may {
-                    return;
-                }
-                let t0 = match self.cfg.rate {
-                    Some(_) => self.due_ns(i, c.started),
-                    None => now_ns,
-                };
-                let c = &mut self.conns[i];
-                c.in_flight.push_back(t0);
-                c.started += 1;
-            }
             let c = &mut self.conns[i];
-            // Bytes of the messages started and not yet written.
+            // Bytes of the messages started and not yet written (possibly
+            // the rest of one a partial write cut).
             let n = ((c.started * size - c.sent) as usize).min(self.scratch.len());
-            for (k, b) in self.scratch[..n].iter_mut().enumerate() {
-                *b = pattern(i, self.cfg.size, c.sent + k as u64);
+            if n == 0 {
+                return;
             }
+            let mut filled = 0;
+            let scratch = &mut self.scratch;
+            self.pattern.segments(i, c.sent, n, |piece, _| {
+                scratch[filled..filled + piece.len()].copy_from_slice(piece);
+                filled += piece.len();
+                true
+            });
             match c.stream.write(&self.scratch[..n]) {
                 // A partial write is fine: `sent` says where to go on.
                 Ok(w) => c.sent += w as u64,
@@ -530,7 +589,6 @@ impl<'a> Driver<'a> {
     }
 
     fn read_replies(&mut self, i: usize, peer_fin: bool) {
-        let size = self.cfg.size;
         let now_ns = self.ns(Instant::now());
         let mut completed_any = false;
         loop {
@@ -542,17 +600,33 @@ impl<'a> Driver<'a> {
                         if c.received + n as u64 > c.sent {
                             return self.lose(i, "more reply bytes than were sent".into());
                         }
-                        for (k, &b) in self.scratch[..n].iter().enumerate() {
+                        // Compare the reply with what was sent, a slice
+                        // at a time; each message it completes is timed.
+                        let got = &self.scratch[..n];
+                        let (mut pos, mut wrong, mut done) = (0, None, 0);
+                        self.pattern.segments(i, c.received, n, |want, ends| {
+                            if got[pos..pos + want.len()] != *want {
+                                let k = got[pos..]
+                                    .iter()
+                                    .zip(want)
+                                    .take_while(|(a, b)| a == b)
+                                    .count();
+                                wrong = Some(pos + k);
+                                return false;
+                            }
+                            pos += want.len();
+                            done += usize::from(ends);
+                            true
+                        });
+                        if let Some(k) = wrong {
                             let off = c.received + k as u64;
-                            if b != pattern(i, size, off) {
-                                return self.lose(i, format!("wrong reply byte at offset {off}"));
-                            }
-                            if (off + 1) % size as u64 == 0 {
-                                let t0 = c.in_flight.pop_front().unwrap_or(now_ns);
-                                self.messages += 1;
-                                let _ = self.hist.record(now_ns.saturating_sub(t0).max(1));
-                                completed_any = true;
-                            }
+                            return self.lose(i, format!("wrong reply byte at offset {off}"));
+                        }
+                        for _ in 0..done {
+                            let t0 = c.in_flight.pop_front().unwrap_or(now_ns);
+                            self.messages += 1;
+                            let _ = self.hist.record(now_ns.saturating_sub(t0).max(1));
+                            completed_any = true;
                         }
                         c.received += n as u64;
                     }
@@ -767,6 +841,26 @@ fn json_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_segments_are_the_pattern() {
+        for size in [1, 2, 7, 36, 37, 100] {
+            let p = Pattern::new(size);
+            for conn in [0, 5, 35] {
+                for (off, n) in [(0, 300), (3, 1), (size as u64 - 1, 2), (97, 250)] {
+                    let mut got = Vec::new();
+                    p.segments(conn, off, n, |piece, _| {
+                        got.extend_from_slice(piece);
+                        true
+                    });
+                    let want: Vec<u8> = (off..off + n as u64)
+                        .map(|o| pattern(conn, size, o))
+                        .collect();
+                    assert_eq!(got, want, "size {size} conn {conn} off {off}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn messages_are_uppercase_safe_lines() {
