@@ -25,6 +25,8 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -63,6 +65,12 @@ const PORT_MARGIN: usize = 1000;
 
 /// File descriptors `load` needs besides its connections.
 const FD_MARGIN: usize = 32;
+
+/// Why a connection whose replies differ from what it sent is dropped.
+const WRONG_BYTES: &str = "wrong reply bytes: the target does not look like an echo-like service (echo, or upper with these ASCII messages)";
+
+/// Why a run in which nothing came back failed.
+const NO_REPLY: &str = "no reply came back in the whole run: the target does not look like an echo-like service (echo, or upper)";
 
 const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -165,6 +173,9 @@ pub struct Report {
     pub held: usize,
     /// Attempts that failed, and why.
     pub failed: usize,
+    /// Connections established and then lost (closed or reset by the
+    /// server, or dropped for wrong reply bytes).
+    pub lost: usize,
     /// Why connections failed or were lost, with counts.
     pub failures: Failures,
     /// Replies completed and checked in the measured window.
@@ -309,6 +320,8 @@ struct Driver<'a> {
     established: usize,
     failures: Failures,
     failed: usize,
+    /// Established, then lost (closed or reset by the server, wrong bytes).
+    lost: usize,
     open: usize,
     errors: u64,
     messages: u64,
@@ -336,6 +349,7 @@ impl<'a> Driver<'a> {
             established: 0,
             failures: Failures::new(),
             failed: 0,
+            lost: 0,
             open: 0,
             errors: 0,
             messages: 0,
@@ -361,6 +375,13 @@ impl<'a> Driver<'a> {
 
     fn fail(&mut self, why: String) {
         self.failed += 1;
+        self.count_reason(why);
+    }
+
+    /// Count a reason, naming the target: every failure a user sees says
+    /// what went wrong and where.
+    fn count_reason(&mut self, why: String) {
+        let why = format!("{why} ({})", self.cfg.endpoint);
         *self.failures.entry(why).or_default() += 1;
     }
 
@@ -370,8 +391,24 @@ impl<'a> Driver<'a> {
         let start = Instant::now();
         let mut measure_from: Option<Instant> = None;
         let mut next_progress = start + Duration::from_secs(1);
+        // SIGINT/SIGTERM end the run early with the summary of what was
+        // measured (a signal also interrupts the poll below at once).
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        }
         loop {
             let now = Instant::now();
+            let ramp_done = self.attempted == cfg.conns && self.connecting.is_empty();
+            // Every connection gone (refused, lost): nothing more can be
+            // measured, so say so now rather than wait out --duration.
+            let all_gone = ramp_done && self.open == 0;
+            if stop.load(Ordering::Relaxed) || all_gone {
+                if self.progress && self.tty {
+                    eprintln!();
+                }
+                return Ok(self.report(now - measure_from.unwrap_or(start)));
+            }
             // Ramp: open as many as the connect rate allows by now.
             let allowed = ((now - start).as_secs_f64() * cfg.connect_rate).ceil() as usize;
             while self.attempted < cfg.conns.min(allowed.max(1)) {
@@ -541,7 +578,8 @@ impl<'a> Driver<'a> {
         } else {
             self.errors += 1;
         }
-        *self.failures.entry(why).or_default() += 1;
+        self.lost += 1;
+        self.count_reason(why);
     }
 
     /// Start every message that may start now (`pipeline` in flight;
@@ -620,7 +658,8 @@ impl<'a> Driver<'a> {
                         });
                         if let Some(k) = wrong {
                             let off = c.received + k as u64;
-                            return self.lose(i, format!("wrong reply byte at offset {off}"));
+                            log::debug!("load: connection {i}: wrong reply byte at offset {off}");
+                            return self.lose(i, WRONG_BYTES.into());
                         }
                         for _ in 0..done {
                             let t0 = c.in_flight.pop_front().unwrap_or(now_ns);
@@ -691,12 +730,16 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn report(self, elapsed: Duration) -> Report {
+    fn report(mut self, elapsed: Duration) -> Report {
+        if !self.cfg.idle && self.messages == 0 && self.errors == 0 && self.failed == 0 {
+            self.count_reason(NO_REPLY.into());
+        }
         Report {
             idle: self.cfg.idle,
             wanted: self.cfg.conns,
             connections: self.established,
             held: self.open,
+            lost: self.lost,
             failed: self.failed,
             failures: self.failures,
             messages: self.messages,
@@ -715,7 +758,7 @@ impl Report {
         if self.idle {
             self.held == self.wanted
         } else {
-            self.errors == 0 && self.failed == 0 && self.messages > 0
+            self.errors == 0 && self.failed == 0 && self.lost == 0 && self.messages > 0
         }
     }
 
@@ -759,7 +802,7 @@ impl Report {
             );
         }
         format!(
-            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"failures\":{}}}",
+            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{}}}",
             self.connections,
             self.messages,
             self.elapsed.as_secs_f64(),
@@ -772,6 +815,7 @@ impl Report {
             self.latency_ns.max() as f64 / 1000.0,
             self.errors,
             self.failed,
+            self.lost,
             self.failures_json()
         )
     }
@@ -794,8 +838,8 @@ impl Report {
         } else {
             let _ = writeln!(
                 s,
-                "connections  {} of {} ({} failed)",
-                self.connections, self.wanted, self.failed
+                "connections  {} of {} opened ({} failed to connect), {} lost, {} open at the end",
+                self.connections, self.wanted, self.failed, self.lost, self.held
             );
             let _ = writeln!(
                 s,

@@ -306,6 +306,17 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 }
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
+    if a.endpoint.proto != sockloop::Proto::Tcp {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "{}: load drives tcp:// services only (UDP load is not built yet)",
+                    a.endpoint
+                ),
+            )
+            .exit();
+    }
     let cfg = LoadConfig {
         endpoint: a.endpoint,
         conns: a.conns,

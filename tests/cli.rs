@@ -305,7 +305,8 @@ fn load_counts_refused_connections_and_fails() {
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["held"], 0);
-    assert_eq!(v["failures"]["connection refused"], 3);
+    let why = format!("connection refused (tcp://127.0.0.1:{port})");
+    assert_eq!(v["failures"][&why], 3, "{v}");
 }
 
 #[test]

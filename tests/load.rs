@@ -1,0 +1,167 @@
+//! `sockloop load`'s exits, each tried as a user would: exit 1 always comes
+//! with its reason and the address; a target that refuses everything stops
+//! the run at once; a target that is not echo-like is named so; a signal
+//! ends the run early with the summary so far; lost connections are
+//! counted as lost.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sockloop::Options;
+
+fn load(args: &[&str]) -> Output {
+    bin()
+        .arg("load")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn a_target_that_never_answers_is_exit_1_with_a_reason() {
+    // A chat room of one: what load sends goes to no one, nothing comes back.
+    let srv = serve(&["chat=tcp://127.0.0.1:0"], Options::default());
+    let ep = format!("tcp://{}", srv.addrs[0]);
+    let out = load(&[&ep, "--conns", "1", "--duration", "0.5", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["messages"], 0);
+    let reasons = v["failures"].to_string();
+    assert!(
+        reasons.contains("no reply came back") && reasons.contains(&ep),
+        "{reasons}"
+    );
+    // The table says it too.
+    let out = load(&[&ep, "--conns", "1", "--duration", "0.5"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("why") && table.contains("echo-like"),
+        "{table}"
+    );
+}
+
+#[test]
+fn wrong_reply_bytes_say_the_target_is_not_echo_like() {
+    let srv = serve(&["count=tcp://127.0.0.1:0"], Options::default());
+    let ep = format!("tcp://{}", srv.addrs[0]);
+    let out = load(&[&ep, "--conns", "3", "--duration", "5", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert!(v["errors"].as_u64().unwrap() > 0);
+    assert_eq!(v["lost"], 3, "every connection lost: {v}");
+    assert!(
+        v["failures"]
+            .to_string()
+            .contains("does not look like an echo-like service"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_refused_target_stops_the_run_at_once() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = Instant::now();
+    let out = load(&[
+        &format!("tcp://127.0.0.1:{port}"),
+        "--conns",
+        "5",
+        "--duration",
+        "60",
+    ]);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "waited out --duration"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("0 of 5 opened (5 failed to connect)"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("connection refused (tcp://127.0.0.1:{port})")),
+        "{table}"
+    );
+}
+
+#[test]
+fn connections_that_all_died_are_not_reported_as_fine() {
+    // Replies the server never sends: every connection is lost.
+    let srv = serve(&["count=tcp://127.0.0.1:0"], Options::default());
+    let out = load(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "5",
+        "--duration",
+        "5",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("5 of 5 opened (0 failed to connect), 5 lost, 0 open at the end"),
+        "{table}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sigint_ends_the_run_with_a_summary_that_parses() {
+    let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
+    let mut child = bin()
+        .args([
+            "load",
+            &format!("tcp://{}", srv.addrs[0]),
+            "--conns",
+            "4",
+            "--duration",
+            "60",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line: the run is under way.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("load:"), "{line}");
+    let start = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let v = json(&out);
+    assert!(v["messages"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["errors"], 0);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the summary's verdict, not the signal's"
+    );
+}
+
+#[test]
+fn udp_load_is_a_usage_error_for_now() {
+    let out = load(&["udp://127.0.0.1:9999", "--duration", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+}
