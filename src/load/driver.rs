@@ -1,30 +1,9 @@
-//! `sockloop load`: a load generator for echo-like services, on a mio loop
-//! of its own, as lean per message as the server it drives.
-//!
-//! Each connection sends messages of `size` bytes and expects the same
-//! bytes back. A message's content is a function of its offset in the
-//! connection's byte stream ([`pattern`]), so neither side of the check
-//! needs a buffer: bytes to send are generated into the one scratch buffer,
-//! and each reply byte is compared with what that offset must hold. A reply
-//! may arrive in any number of reads; a short read is normal.
-//!
-//! ```text
-//!  ramp: connect at --connect-rate, from 127.0.0.{1,2,…} once one source
-//!        address would use more than half its ephemeral ports
-//!  run:  keep --pipeline messages in flight per connection; with --rate,
-//!        message j of a connection is *due* at a fixed time, and its
-//!        latency counts from then, even if it could only be sent later
-//!        (no coordinated omission)
-//!  idle: just hold the connections and count who is still there
-//! ```
-//!
-//! Latencies go into an HDR histogram (nanoseconds, 3 significant digits).
+//! The poll loop that opens, drives and checks the connections.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::fmt::Write as _;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, IsTerminal, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,106 +12,10 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::addr::{Endpoint, Proto};
-
-/// What `sockloop load` is asked to do.
-#[derive(Clone, Debug)]
-pub struct LoadConfig {
-    /// The echo-like service to drive.
-    pub endpoint: Endpoint,
-    /// Connections to open.
-    pub conns: usize,
-    /// Bytes per message.
-    pub size: usize,
-    /// How long to measure, after every connection is open.
-    pub duration: Duration,
-    /// Messages in flight per connection.
-    pub pipeline: usize,
-    /// Messages per second over all connections; `None`: as fast as
-    /// replies allow.
-    pub rate: Option<f64>,
-    /// New connections per second while ramping up.
-    pub connect_rate: f64,
-    /// Hold the connections without traffic.
-    pub idle: bool,
-}
-
-/// A connection attempt still unanswered after this long has failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Ports of one source address kept free for everything else.
-const PORT_MARGIN: usize = 1000;
-
-/// File descriptors `load` needs besides its connections.
-const FD_MARGIN: usize = 32;
-
-/// Why a connection whose replies differ from what it sent is dropped.
-const WRONG_BYTES: &str = "wrong reply bytes: the target does not look like an echo-like service (echo, or upper with these ASCII messages)";
-
-/// Why a run in which nothing came back failed.
-const NO_REPLY: &str = "no reply came back in the whole run: the target does not look like an echo-like service (echo, or upper)";
-
-const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-
-/// The byte at offset `off` of connection `conn`'s stream, for messages of
-/// `size` bytes: each message is digits and capital letters ending in
-/// `\n`, so `echo` and `upper` (and their `line` framings) return it as is.
-pub fn pattern(conn: usize, size: usize, off: u64) -> u8 {
-    let i = (off % size as u64) as usize;
-    if i == size - 1 {
-        b'\n'
-    } else {
-        let msg = (off / size as u64) as usize;
-        ALPHABET[(conn + msg.wrapping_mul(7) + i) % ALPHABET.len()]
-    }
-}
-
-/// [`pattern`] a slice at a time: the bytes of a connection's stream come
-/// from one precomputed run of the alphabet, so sending copies slices and
-/// checking compares them (`memcpy` and `memcmp`, not a computation per
-/// byte).
-struct Pattern {
-    size: usize,
-    /// The alphabet repeated, long enough for any message to be a slice of
-    /// it from any rotation.
-    cycle: Vec<u8>,
-}
-
-impl Pattern {
-    fn new(size: usize) -> Self {
-        let cycle = ALPHABET
-            .iter()
-            .copied()
-            .cycle()
-            .take(size + ALPHABET.len())
-            .collect();
-        Pattern { size, cycle }
-    }
-
-    /// The stream of connection `conn` from offset `off` for `n` bytes, as
-    /// slices in order; each with whether it ends a message.
-    fn segments(&self, conn: usize, off: u64, n: usize, mut f: impl FnMut(&[u8], bool) -> bool) {
-        let size = self.size as u64;
-        let (mut off, end) = (off, off + n as u64);
-        while off < end {
-            let msg = (off / size) as usize;
-            let i = (off % size) as usize;
-            let left = (end - off) as usize;
-            let piece = if i == self.size - 1 {
-                &b"\n"[..]
-            } else {
-                let r = (conn + msg.wrapping_mul(7)) % ALPHABET.len();
-                let len = (self.size - 1 - i).min(left);
-                &self.cycle[r + i..r + i + len]
-            };
-            let ends = i + piece.len() == self.size;
-            if !f(piece, ends) {
-                return;
-            }
-            off += piece.len() as u64;
-        }
-    }
-}
+use super::pattern::Pattern;
+use super::report::{Failures, Report};
+use super::source::connect_from;
+use super::{reason, LoadConfig, CONNECT_TIMEOUT, NO_REPLY, WRONG_BYTES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -157,146 +40,6 @@ struct LConn {
     opened_at: Instant,
 }
 
-/// Why connections failed, counted.
-type Failures = BTreeMap<String, u64>;
-
-/// The outcome of a run.
-#[derive(Debug)]
-pub struct Report {
-    /// It was an `--idle` run.
-    pub idle: bool,
-    /// Connections asked for.
-    pub wanted: usize,
-    /// Connections established.
-    pub connections: usize,
-    /// Still open at the end (what `--idle` reports as held).
-    pub held: usize,
-    /// Attempts that failed, and why.
-    pub failed: usize,
-    /// Connections established and then lost (closed or reset by the
-    /// server, or dropped for wrong reply bytes).
-    pub lost: usize,
-    /// Why connections failed or were lost, with counts.
-    pub failures: Failures,
-    /// Replies completed and checked in the measured window.
-    pub messages: u64,
-    /// The measured window.
-    pub elapsed: Duration,
-    /// Bytes per message.
-    pub size: usize,
-    /// Wrong reply bytes, and connections lost mid-run.
-    pub errors: u64,
-    /// Round-trip latency, ns (with `--rate`, from when each was due).
-    pub latency_ns: Histogram<u64>,
-}
-
-fn reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        io::ErrorKind::ConnectionReset => "connection reset".into(),
-        io::ErrorKind::TimedOut => "timed out".into(),
-        io::ErrorKind::AddrNotAvailable => "no local address/port available".into(),
-        _ if e.raw_os_error() == Some(libc::EMFILE) => "out of file descriptors (EMFILE)".into(),
-        _ => e.to_string(),
-    }
-}
-
-/// How many connections one source address is given: half its ephemeral
-/// port range. The kernel finds a free port for each connect by probing
-/// the range; past about half full the probing dominates the ramp (seen
-/// here: 19,000 connections from one address ramped at 2,800/s instead of
-/// 5,000/s), so more addresses are used before then.
-fn ports_per_source() -> usize {
-    ephemeral_ports() / 2
-}
-
-/// The ephemeral port range's size, less a margin.
-fn ephemeral_ports() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|p| p.parse::<usize>().ok());
-            Some(it.next()??..=it.next()??)
-        })
-        .map_or(28_000, |r| r.count())
-        .saturating_sub(PORT_MARGIN)
-        .max(1)
-}
-
-/// The source addresses `n` connections to `target` need: none (let the
-/// kernel choose) if one address has ports enough, else 127.0.0.1, .2, …
-fn source_addrs(target: SocketAddr, n: usize) -> Result<Vec<IpAddr>, String> {
-    let per = ports_per_source();
-    if n <= per {
-        return Ok(Vec::new());
-    }
-    let needed = n.div_ceil(per);
-    match target.ip() {
-        IpAddr::V4(ip) if ip.is_loopback() && needed < 250 => {
-            Ok((1..=needed as u8).map(|k| IpAddr::V4(Ipv4Addr::new(127, 0, 0, k))).collect())
-        }
-        _ => Err(format!(
-            "{n} connections need {needed} source addresses ({per} ports each); only a 127.x.x.x target can spread over 127.0.0.1, .2, …"
-        )),
-    }
-}
-
-fn connect_from(src: Option<IpAddr>, target: SocketAddr) -> io::Result<TcpStream> {
-    let Some(src) = src else {
-        return TcpStream::connect(target);
-    };
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
-    s.set_nonblocking(true)?;
-    crate::sys::set_bind_address_no_port(&s)?;
-    s.bind(&SocketAddr::new(src, 0).into())?;
-    match s.connect(&target.into()) {
-        Ok(()) => {}
-        // A nonblocking connect answers "in progress"; writability (or an
-        // error) tells the outcome later.
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(s.into()))
-}
-
-/// Run the load; progress on stderr. Errors only for setup problems; a
-/// failed connection is counted, not fatal.
-pub fn run(cfg: &LoadConfig) -> Result<Report, String> {
-    run_with_progress(cfg, true)
-}
-
-/// [`run`], with progress lines on stderr or not.
-pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, String> {
-    if cfg.endpoint.proto != Proto::Tcp {
-        return Err(format!("{}: load drives TCP services only", cfg.endpoint));
-    }
-    if cfg.conns == 0 {
-        return Err("--conns must be at least 1".into());
-    }
-    if cfg.connect_rate.is_nan()
-        || cfg.connect_rate <= 0.0
-        || cfg.rate.is_some_and(|r| r.is_nan() || r <= 0.0)
-    {
-        return Err("--rate and --connect-rate must be above 0".into());
-    }
-    // Say at once if the connections cannot all be had, rather than fail
-    // part-way through the ramp.
-    let limit = crate::sys::raise_fd_limit().map_err(|e| format!("open-file limit: {e}"))? as usize;
-    if cfg.conns + FD_MARGIN > limit {
-        return Err(format!(
-            "--conns {} needs about {} file descriptors, but this process may open only {limit} (RLIMIT_NOFILE); lower --conns or run several load processes",
-            cfg.conns,
-            cfg.conns + FD_MARGIN
-        ));
-    }
-    let sources = source_addrs(cfg.endpoint.addr, cfg.conns)?;
-    Driver::new(cfg, sources, progress)
-        .map_err(|e| format!("poll: {e}"))?
-        .run()
-        .map_err(|e| format!("poll: {e}"))
-}
-
 /// With --rate, connection `i`'s message `j` is due this long (ns) after
 /// the run's epoch: the total rate is spread evenly over --conns
 /// connections, their due times interleaved, from `base`.
@@ -306,7 +49,7 @@ fn due_ns(base: u64, cfg: &LoadConfig, i: usize, j: u64) -> u64 {
     base + (slot / rate * 1e9) as u64
 }
 
-struct Driver<'a> {
+pub(crate) struct Driver<'a> {
     cfg: &'a LoadConfig,
     sources: Vec<IpAddr>,
     poll: Poll,
@@ -338,7 +81,11 @@ struct Driver<'a> {
 }
 
 impl<'a> Driver<'a> {
-    fn new(cfg: &'a LoadConfig, sources: Vec<IpAddr>, progress: bool) -> io::Result<Self> {
+    pub(crate) fn new(
+        cfg: &'a LoadConfig,
+        sources: Vec<IpAddr>,
+        progress: bool,
+    ) -> io::Result<Self> {
         Ok(Driver {
             cfg,
             sources,
@@ -385,7 +132,7 @@ impl<'a> Driver<'a> {
         *self.failures.entry(why).or_default() += 1;
     }
 
-    fn run(mut self) -> io::Result<Report> {
+    pub(crate) fn run(mut self) -> io::Result<Report> {
         let cfg = self.cfg;
         let mut events = Events::with_capacity(4096);
         let start = Instant::now();
@@ -748,193 +495,5 @@ impl<'a> Driver<'a> {
             errors: self.errors,
             latency_ns: self.hist,
         }
-    }
-}
-
-impl Report {
-    /// Whether the run met its goal: every connection held (`--idle`), or
-    /// no error and no failed connection.
-    pub fn ok(&self) -> bool {
-        if self.idle {
-            self.held == self.wanted
-        } else {
-            self.errors == 0 && self.failed == 0 && self.lost == 0 && self.messages > 0
-        }
-    }
-
-    /// Replies per second in the measured window.
-    pub fn messages_per_sec(&self) -> f64 {
-        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Reply bytes per second, in MB (10^6 bytes).
-    pub fn mb_per_sec(&self) -> f64 {
-        self.messages_per_sec() * self.size as f64 / 1e6
-    }
-
-    /// The latency at quantile `q`, in µs.
-    pub fn latency_us(&self, q: f64) -> f64 {
-        if self.latency_ns.is_empty() {
-            return 0.0;
-        }
-        self.latency_ns.value_at_quantile(q) as f64 / 1000.0
-    }
-
-    fn failures_json(&self) -> String {
-        let mut s = String::from("{");
-        for (i, (why, n)) in self.failures.iter().enumerate() {
-            let sep = if i > 0 { "," } else { "" };
-            let _ = write!(s, "{sep}\"{}\":{n}", json_escape(why));
-        }
-        s.push('}');
-        s
-    }
-
-    /// The summary as one JSON object (docs/protocol.md, "Command line" `load --json`).
-    pub fn to_json(&self) -> String {
-        if self.idle {
-            return format!(
-                "{{\"connections\":{},\"held\":{},\"failed\":{},\"failures\":{}}}",
-                self.wanted,
-                self.held,
-                self.failed,
-                self.failures_json()
-            );
-        }
-        format!(
-            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{}}}",
-            self.connections,
-            self.messages,
-            self.elapsed.as_secs_f64(),
-            self.messages_per_sec(),
-            self.mb_per_sec(),
-            self.latency_us(0.5),
-            self.latency_us(0.9),
-            self.latency_us(0.99),
-            self.latency_us(0.999),
-            self.latency_ns.max() as f64 / 1000.0,
-            self.errors,
-            self.failed,
-            self.lost,
-            self.failures_json()
-        )
-    }
-
-    /// The summary as a small table.
-    pub fn to_table(&self) -> String {
-        let mut s = String::new();
-        let failures = self
-            .failures
-            .iter()
-            .map(|(why, n)| format!("{n} {why}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if self.idle {
-            let _ = writeln!(
-                s,
-                "connections  {} wanted, {} held, {} failed",
-                self.wanted, self.held, self.failed
-            );
-        } else {
-            let _ = writeln!(
-                s,
-                "connections  {} of {} opened ({} failed to connect), {} lost, {} open at the end",
-                self.connections, self.wanted, self.failed, self.lost, self.held
-            );
-            let _ = writeln!(
-                s,
-                "messages     {} in {:.2} s = {:.0} msg/s, {:.2} MB/s",
-                self.messages,
-                self.elapsed.as_secs_f64(),
-                self.messages_per_sec(),
-                self.mb_per_sec()
-            );
-            let _ = writeln!(
-                s,
-                "latency µs   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
-                self.latency_us(0.5),
-                self.latency_us(0.9),
-                self.latency_us(0.99),
-                self.latency_us(0.999),
-                self.latency_ns.max() as f64 / 1000.0
-            );
-            let _ = writeln!(s, "errors       {}", self.errors);
-        }
-        if !failures.is_empty() {
-            let _ = writeln!(s, "why          {failures}");
-        }
-        s
-    }
-}
-
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pattern_segments_are_the_pattern() {
-        for size in [1, 2, 7, 36, 37, 100] {
-            let p = Pattern::new(size);
-            for conn in [0, 5, 35] {
-                for (off, n) in [(0, 300), (3, 1), (size as u64 - 1, 2), (97, 250)] {
-                    let mut got = Vec::new();
-                    p.segments(conn, off, n, |piece, _| {
-                        got.extend_from_slice(piece);
-                        true
-                    });
-                    let want: Vec<u8> = (off..off + n as u64)
-                        .map(|o| pattern(conn, size, o))
-                        .collect();
-                    assert_eq!(got, want, "size {size} conn {conn} off {off}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn messages_are_uppercase_safe_lines() {
-        for size in [1, 2, 64] {
-            let msg: Vec<u8> = (0..size as u64).map(|o| pattern(3, size, o)).collect();
-            assert_eq!(msg.last(), Some(&b'\n'));
-            assert!(msg[..size - 1]
-                .iter()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
-            assert_eq!(msg.to_ascii_uppercase(), msg);
-        }
-        // Consecutive messages differ, so a stale or repeated reply is caught.
-        let a: Vec<u8> = (0..8).map(|o| pattern(0, 8, o)).collect();
-        let b: Vec<u8> = (8..16).map(|o| pattern(0, 8, o)).collect();
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn sources_spread_only_when_needed() {
-        let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert!(source_addrs(target, 100).unwrap().is_empty());
-        let per = ports_per_source();
-        let spread = source_addrs(target, per * 3 + 1).unwrap();
-        assert_eq!(spread.len(), 4);
-        assert_eq!(spread[3], IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4)));
-        assert!(source_addrs("[::1]:9".parse().unwrap(), per * 2).is_err());
-    }
-
-    #[test]
-    fn json_escapes_reasons() {
-        assert_eq!(json_escape("a\"b\\c\n"), "a\\\"b\\\\c\\u000a");
     }
 }
