@@ -117,10 +117,11 @@ fn main() {
     let mut rates = HashMap::new();
     for (name, thread_name, addr) in servers {
         let cfg = LoadConfig {
-            endpoint: Endpoint {
+            endpoints: vec![Endpoint {
                 proto: Proto::Tcp,
                 addr,
-            },
+            }],
+            threads: 1,
             conns,
             size,
             duration: Duration::from_secs_f64(secs),

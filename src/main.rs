@@ -143,9 +143,14 @@ struct ServeArgs {
 
 #[derive(clap::Args)]
 struct LoadArgs {
-    /// tcp://HOST:PORT of an echo-like service.
-    #[arg(value_name = "PROTO://HOST:PORT")]
-    endpoint: Endpoint,
+    /// tcp://HOST:PORT of an echo-like service; several: connections are
+    /// spread over them round-robin.
+    #[arg(value_name = "PROTO://HOST:PORT", required = true, num_args = 1..)]
+    endpoints: Vec<Endpoint>,
+    /// Threads, each its own poll loop with its share of the connections
+    /// (to drive a server faster than one core of load can).
+    #[arg(long, value_name = "T", default_value = "1", value_parser = at_least_one)]
+    threads: usize,
     /// Connections to open.
     #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one)]
     conns: usize,
@@ -306,19 +311,17 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 }
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
-    if a.endpoint.proto != sockloop::Proto::Tcp {
+    if let Some(e) = a.endpoints.iter().find(|e| e.proto != sockloop::Proto::Tcp) {
         Cli::command()
             .error(
                 clap::error::ErrorKind::InvalidValue,
-                format!(
-                    "{}: load drives tcp:// services only (UDP load is not built yet)",
-                    a.endpoint
-                ),
+                format!("{e}: load drives tcp:// services only (UDP load is not built yet)"),
             )
             .exit();
     }
     let cfg = LoadConfig {
-        endpoint: a.endpoint,
+        endpoints: a.endpoints,
+        threads: a.threads,
         conns: a.conns,
         size: a.size as usize,
         duration: a.duration,

@@ -165,3 +165,66 @@ fn udp_load_is_a_usage_error_for_now() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
 }
+
+#[test]
+fn threads_merge_exactly_and_targets_share_the_connections() {
+    let a = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
+    let b = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
+    let out = load(&[
+        &format!("tcp://{}", a.addrs[0]),
+        &format!("tcp://{}", b.addrs[0]),
+        "--conns",
+        "7",
+        "--threads",
+        "3",
+        "--pipeline",
+        "4",
+        "--duration",
+        "1",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let per: Vec<u64> = v["per_thread_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_u64().unwrap())
+        .collect();
+    assert_eq!(per.len(), 3);
+    assert!(per.iter().all(|&m| m > 0), "every thread measured: {per:?}");
+    assert_eq!(per.iter().sum::<u64>(), v["messages"].as_u64().unwrap());
+    assert_eq!(v["connections"], 7);
+    // Round-robin over the two servers: 4 and 3.
+    let (ca, cb) = (
+        a.counters.snapshot().accepted,
+        b.counters.snapshot().accepted,
+    );
+    assert_eq!((ca + cb, ca.max(cb), ca.min(cb)), (7, 4, 3));
+}
+
+#[test]
+fn pipelined_messages_share_their_write() {
+    // Counted, not timed: with 16 messages in flight per connection, a
+    // write carries every message that may start, so writes per message
+    // stay near 1/16 (well under 1: one per message was the old way).
+    let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
+    let out = load(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "4",
+        "--pipeline",
+        "16",
+        "--duration",
+        "1",
+        "--json",
+    ]);
+    let v = json(&out);
+    let (writes, messages) = (
+        v["writes"].as_u64().unwrap(),
+        v["messages"].as_u64().unwrap(),
+    );
+    assert!(messages > 1000, "{v}");
+    let per = writes as f64 / messages as f64;
+    assert!(per <= 1.0 / 16.0 + 0.25, "{per:.3} writes per message: {v}");
+}

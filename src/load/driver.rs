@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ use mio::{Events, Interest, Poll, Token};
 use super::pattern::Pattern;
 use super::report::{Failures, Report};
 use super::source::connect_from;
-use super::{reason, LoadConfig, CONNECT_TIMEOUT, NO_REPLY, WRONG_BYTES};
+use super::{reason, LoadConfig, Progress, CONNECT_TIMEOUT, NO_REPLY, WRONG_BYTES};
+use crate::addr::Endpoint;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -51,6 +52,8 @@ fn due_ns(base: u64, cfg: &LoadConfig, i: usize, j: u64) -> u64 {
 
 pub(crate) struct Driver<'a> {
     cfg: &'a LoadConfig,
+    /// The run-wide index of this driver's first connection.
+    first: usize,
     sources: Vec<IpAddr>,
     poll: Poll,
     /// Sockets created; the token is the index.
@@ -65,6 +68,8 @@ pub(crate) struct Driver<'a> {
     failed: usize,
     /// Established, then lost (closed or reset by the server, wrong bytes).
     lost: usize,
+    /// `write` calls that sent something, in the measured window.
+    writes: u64,
     open: usize,
     errors: u64,
     messages: u64,
@@ -76,18 +81,50 @@ pub(crate) struct Driver<'a> {
     /// connection's next due time.
     schedule_base: u64,
     schedule: BinaryHeap<Reverse<(u64, usize)>>,
-    progress: bool,
+    progress: Progress,
     tty: bool,
 }
 
+/// One thread's numbers for the shared progress line.
+#[derive(Default)]
+pub(crate) struct Slot {
+    open: AtomicU64,
+    failed: AtomicU64,
+    messages: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// The progress line of a run on several threads: the sum of their slots.
+pub(crate) fn print_shared(slots: &[Slot], t: Duration, conns: usize) {
+    let sum = |f: fn(&Slot) -> &AtomicU64| {
+        slots
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    eprintln!(
+        "load: {:>5.1}s  connections {} open, {} failed of {conns}  messages {}  errors {}  ({} threads)",
+        t.as_secs_f64(),
+        sum(|s| &s.open),
+        sum(|s| &s.failed),
+        sum(|s| &s.messages),
+        sum(|s| &s.errors),
+        slots.len()
+    );
+}
+
 impl<'a> Driver<'a> {
+    /// A driver for `cfg.conns` connections, the first of which is
+    /// connection `first` of the whole run.
     pub(crate) fn new(
         cfg: &'a LoadConfig,
+        first: usize,
         sources: Vec<IpAddr>,
-        progress: bool,
+        progress: Progress,
     ) -> io::Result<Self> {
         Ok(Driver {
             cfg,
+            first,
             sources,
             poll: Poll::new()?,
             conns: Vec::with_capacity(cfg.conns),
@@ -97,6 +134,7 @@ impl<'a> Driver<'a> {
             failures: Failures::new(),
             failed: 0,
             lost: 0,
+            writes: 0,
             open: 0,
             errors: 0,
             messages: 0,
@@ -120,16 +158,24 @@ impl<'a> Driver<'a> {
         due_ns(self.schedule_base, self.cfg, i, j)
     }
 
-    fn fail(&mut self, why: String) {
+    fn fail(&mut self, i: usize, why: String) {
         self.failed += 1;
-        self.count_reason(why);
+        let target = self.target(i);
+        self.count_reason(why, target);
     }
 
     /// Count a reason, naming the target: every failure a user sees says
     /// what went wrong and where.
-    fn count_reason(&mut self, why: String) {
-        let why = format!("{why} ({})", self.cfg.endpoint);
+    fn count_reason(&mut self, why: String, target: &dyn std::fmt::Display) {
+        let why = format!("{why} ({target})");
         *self.failures.entry(why).or_default() += 1;
+    }
+
+    /// Connection `i`'s target: round-robin over the targets by its index
+    /// in the whole run.
+    fn target(&self, i: usize) -> &'a Endpoint {
+        let t = &self.cfg.endpoints;
+        &t[(self.first + i) % t.len()]
     }
 
     pub(crate) fn run(mut self) -> io::Result<Report> {
@@ -151,7 +197,7 @@ impl<'a> Driver<'a> {
             // measured, so say so now rather than wait out --duration.
             let all_gone = ramp_done && self.open == 0;
             if stop.load(Ordering::Relaxed) || all_gone {
-                if self.progress && self.tty {
+                if self.prints() && self.tty {
                     eprintln!();
                 }
                 return Ok(self.report(now - measure_from.unwrap_or(start)));
@@ -167,6 +213,7 @@ impl<'a> Driver<'a> {
                 // window starts now; what came before was warm-up.
                 measure_from = Some(now);
                 self.messages = 0;
+                self.writes = 0;
                 self.hist.reset();
                 if cfg.rate.is_some() && !cfg.idle {
                     self.start_schedule(now);
@@ -174,15 +221,18 @@ impl<'a> Driver<'a> {
             }
             if let Some(from) = measure_from {
                 if now >= from + cfg.duration {
-                    if self.progress && self.tty {
+                    if self.prints() && self.tty {
                         eprintln!();
                     }
                     return Ok(self.report(now - from));
                 }
             }
             self.release_due(now);
-            if self.progress && now >= next_progress {
-                self.print_progress(now - start);
+            if now >= next_progress {
+                self.publish();
+                if self.prints() {
+                    self.print_progress(now - start);
+                }
                 next_progress += Duration::from_secs(1);
             }
             let timeout = self.next_wake(now, start, measure_from, next_progress);
@@ -239,10 +289,10 @@ impl<'a> Driver<'a> {
         let n = self.attempted;
         self.attempted += 1;
         let src = (!self.sources.is_empty()).then(|| self.sources[n % self.sources.len()]);
-        let mut stream = match connect_from(src, self.cfg.endpoint.addr) {
+        let mut stream = match connect_from(src, self.target(n).addr) {
             Ok(s) => s,
             Err(e) => {
-                self.fail(reason(&e));
+                self.fail(n, reason(&e));
                 return Ok(());
             }
         };
@@ -283,7 +333,7 @@ impl<'a> Driver<'a> {
             Some(e) => {
                 c.phase = Phase::Closed;
                 let _ = self.poll.registry().deregister(&mut c.stream);
-                self.fail(reason(&e));
+                self.fail(i, reason(&e));
             }
             None => {
                 c.phase = Phase::Open;
@@ -306,7 +356,7 @@ impl<'a> Driver<'a> {
                 }
                 c.phase = Phase::Closed;
                 let _ = self.poll.registry().deregister(&mut c.stream);
-                self.fail("connect timed out".into());
+                self.fail(i, "connect timed out".into());
             }
             self.connecting.pop_front();
         }
@@ -326,7 +376,8 @@ impl<'a> Driver<'a> {
             self.errors += 1;
         }
         self.lost += 1;
-        self.count_reason(why);
+        let target = self.target(i);
+        self.count_reason(why, target);
     }
 
     /// Start every message that may start now (`pipeline` in flight;
@@ -364,7 +415,10 @@ impl<'a> Driver<'a> {
             });
             match c.stream.write(&self.scratch[..n]) {
                 // A partial write is fine: `sent` says where to go on.
-                Ok(w) => c.sent += w as u64,
+                Ok(w) => {
+                    c.sent += w as u64;
+                    self.writes += 1;
+                }
                 // Send buffer full: the WRITABLE edge brings us back.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -460,6 +514,22 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// Whether this driver prints its own progress line.
+    fn prints(&self) -> bool {
+        matches!(self.progress, Progress::Print(true))
+    }
+
+    /// Put this thread's numbers in its slot (several threads).
+    fn publish(&self) {
+        if let Progress::Shared(slots, t) = &self.progress {
+            let s = &slots[*t];
+            s.open.store(self.open as u64, Ordering::Relaxed);
+            s.failed.store(self.failed as u64, Ordering::Relaxed);
+            s.messages.store(self.messages, Ordering::Relaxed);
+            s.errors.store(self.errors, Ordering::Relaxed);
+        }
+    }
+
     fn print_progress(&self, t: Duration) {
         let line = format!(
             "load: {:>5.1}s  connections {} open, {} failed of {}  messages {}  errors {}",
@@ -479,8 +549,10 @@ impl<'a> Driver<'a> {
 
     fn report(mut self, elapsed: Duration) -> Report {
         if !self.cfg.idle && self.messages == 0 && self.errors == 0 && self.failed == 0 {
-            self.count_reason(NO_REPLY.into());
+            let targets: Vec<String> = self.cfg.endpoints.iter().map(|e| e.to_string()).collect();
+            self.count_reason(NO_REPLY.into(), &targets.join(", "));
         }
+        self.publish();
         Report {
             idle: self.cfg.idle,
             wanted: self.cfg.conns,
@@ -494,6 +566,8 @@ impl<'a> Driver<'a> {
             size: self.cfg.size,
             errors: self.errors,
             latency_ns: self.hist,
+            per_thread_messages: vec![self.messages],
+            writes: self.writes,
         }
     }
 }

@@ -31,6 +31,7 @@ mod report;
 mod source;
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::addr::{Endpoint, Proto};
@@ -41,8 +42,12 @@ pub use report::Report;
 /// What `sockloop load` is asked to do.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
-    /// The echo-like service to drive.
-    pub endpoint: Endpoint,
+    /// The echo-like services to drive: connection `g` goes to
+    /// `endpoints[g % len]` (a server with several workers, or several
+    /// servers).
+    pub endpoints: Vec<Endpoint>,
+    /// Poll loops (threads), each with its share of the connections.
+    pub threads: usize,
     /// Connections to open.
     pub conns: usize,
     /// Bytes per message.
@@ -94,11 +99,11 @@ pub fn run(cfg: &LoadConfig) -> Result<Report, String> {
 
 /// [`run`], with progress lines on stderr or not.
 pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, String> {
-    if cfg.endpoint.proto != Proto::Tcp {
-        return Err(format!("{}: load drives TCP services only", cfg.endpoint));
+    if let Some(e) = cfg.endpoints.iter().find(|e| e.proto != Proto::Tcp) {
+        return Err(format!("{e}: load drives TCP services only"));
     }
-    if cfg.conns == 0 {
-        return Err("--conns must be at least 1".into());
+    if cfg.endpoints.is_empty() || cfg.conns == 0 || cfg.threads == 0 {
+        return Err("load needs a target, --conns ≥ 1 and --threads ≥ 1".into());
     }
     if cfg.connect_rate.is_nan()
         || cfg.connect_rate <= 0.0
@@ -116,9 +121,66 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
             cfg.conns + FD_MARGIN
         ));
     }
-    let sources = source::source_addrs(cfg.endpoint.addr, cfg.conns)?;
-    driver::Driver::new(cfg, sources, progress)
-        .map_err(|e| format!("poll: {e}"))?
-        .run()
-        .map_err(|e| format!("poll: {e}"))
+    // Each target gets its share of the connections, and the source
+    // addresses that share needs.
+    let per_target = cfg.conns.div_ceil(cfg.endpoints.len());
+    let sources = source::source_addrs(cfg.endpoints[0].addr, per_target)?;
+    let threads = cfg.threads.min(cfg.conns);
+    if threads == 1 {
+        let driver = driver::Driver::new(cfg, 0, sources, Progress::Print(progress));
+        return driver
+            .map_err(|e| format!("poll: {e}"))?
+            .run()
+            .map_err(|e| format!("poll: {e}"));
+    }
+    // T loops, shared nothing but a slot each for the progress line.
+    let shared: Arc<Vec<driver::Slot>> =
+        Arc::new((0..threads).map(|_| Default::default()).collect());
+    let mut handles = Vec::new();
+    let mut first = 0;
+    for t in 0..threads {
+        let mut part = cfg.clone();
+        part.conns = cfg.conns / threads + usize::from(t < cfg.conns % threads);
+        let share = part.conns as f64 / cfg.conns as f64;
+        part.rate = cfg.rate.map(|r| r * share);
+        part.connect_rate = cfg.connect_rate * share;
+        let (sources, shared) = (sources.clone(), Arc::clone(&shared));
+        let start = first;
+        first += part.conns;
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("load-{t}"))
+                .spawn(move || {
+                    driver::Driver::new(&part, start, sources, Progress::Shared(shared, t))
+                        .and_then(|d| d.run())
+                        .map_err(|e| format!("poll: {e}"))
+                })
+                .map_err(|e| format!("thread: {e}"))?,
+        );
+    }
+    let start = std::time::Instant::now();
+    let mut next = start + Duration::from_secs(1);
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(20));
+        if progress && std::time::Instant::now() >= next {
+            driver::print_shared(&shared, start.elapsed(), cfg.conns);
+            next += Duration::from_secs(1);
+        }
+    }
+    let mut reports = Vec::new();
+    for h in handles {
+        reports.push(
+            h.join()
+                .map_err(|_| "a load thread panicked".to_string())??,
+        );
+    }
+    Ok(Report::merge(reports))
+}
+
+/// Where a driver's progress goes.
+pub(crate) enum Progress {
+    /// Printed on stderr by the driver itself (one thread), or not at all.
+    Print(bool),
+    /// Published in slot `t` for the main thread to print (several threads).
+    Shared(Arc<Vec<driver::Slot>>, usize),
 }

@@ -37,9 +37,62 @@ pub struct Report {
     pub errors: u64,
     /// Round-trip latency, ns (with `--rate`, from when each was due).
     pub latency_ns: Histogram<u64>,
+    /// Messages measured by each thread (`--threads`), in order.
+    pub per_thread_messages: Vec<u64>,
+    /// `write` calls in the measured window (pipelined, about one per
+    /// connection per turn, not one per message).
+    pub writes: u64,
 }
 
 impl Report {
+    /// One summary of several threads' runs: counts added, histograms
+    /// merged, the longest window.
+    pub fn merge(parts: Vec<Report>) -> Report {
+        let mut parts = parts.into_iter();
+        let Some(mut all) = parts.next() else {
+            return Report {
+                idle: false,
+                wanted: 0,
+                connections: 0,
+                held: 0,
+                failed: 0,
+                lost: 0,
+                failures: Failures::new(),
+                messages: 0,
+                elapsed: Duration::ZERO,
+                size: 0,
+                errors: 0,
+                latency_ns: Histogram::new(3).expect("3 significant digits is valid"),
+                per_thread_messages: Vec::new(),
+                writes: 0,
+            };
+        };
+        for p in parts {
+            all.wanted += p.wanted;
+            all.connections += p.connections;
+            all.held += p.held;
+            all.failed += p.failed;
+            all.lost += p.lost;
+            for (why, n) in p.failures {
+                *all.failures.entry(why).or_default() += n;
+            }
+            all.messages += p.messages;
+            all.elapsed = all.elapsed.max(p.elapsed);
+            all.errors += p.errors;
+            // Same bounds in every thread, so adding cannot fail.
+            let _ = all.latency_ns.add(&p.latency_ns);
+            all.per_thread_messages.extend(p.per_thread_messages);
+            all.writes += p.writes;
+        }
+        // "No reply in the whole run" from a thread is only true of the
+        // run if no thread got any.
+        if all.messages > 0 {
+            all.failures
+                .retain(|why, _| !why.starts_with("no reply came back"));
+        }
+        all
+    }
+
     /// Whether the run met its goal: every connection held (`--idle`), or
     /// no error and no failed connection.
     pub fn ok(&self) -> bool {
@@ -90,7 +143,7 @@ impl Report {
             );
         }
         format!(
-            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{}}}",
+            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{},\"per_thread_messages\":{:?},\"writes\":{}}}",
             self.connections,
             self.messages,
             self.elapsed.as_secs_f64(),
@@ -104,7 +157,9 @@ impl Report {
             self.errors,
             self.failed,
             self.lost,
-            self.failures_json()
+            self.failures_json(),
+            self.per_thread_messages,
+            self.writes
         )
     }
 
