@@ -175,6 +175,14 @@ struct LoadArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Write the latency distribution to FILE in HdrHistogram's
+    /// percentile format (µs; what wrk2 prints and HdrHistogram's plotter reads).
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<std::path::PathBuf>,
+    /// Write one CSV row per second to FILE: second, messages, p50 and p99
+    /// in µs, errors, open connections.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<std::path::PathBuf>,
 }
 
 /// Seconds, whole or fractional, ≥ 0.
@@ -331,6 +339,12 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         idle: a.idle,
     };
     let report = load::run(&cfg)?;
+    let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {
+        Some(p) => std::fs::write(p, text).map_err(|e| format!("{flag} {}: {e}", p.display())),
+        None => Ok(()),
+    };
+    write(&a.hgrm, "--hgrm", report.to_hgrm())?;
+    write(&a.timeline, "--timeline", report.to_timeline_csv())?;
     if a.json {
         println!("{}", report.to_json());
     } else {

@@ -228,3 +228,64 @@ fn pipelined_messages_share_their_write() {
     let per = writes as f64 / messages as f64;
     assert!(per <= 1.0 / 16.0 + 0.25, "{per:.3} writes per message: {v}");
 }
+
+#[test]
+fn hgrm_and_timeline_files_hold_the_run() {
+    let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
+    let dir = std::env::temp_dir().join(format!("sockloop-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (hgrm, csv) = (dir.join("run.hgrm"), dir.join("run.csv"));
+    let out = load(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "4",
+        "--duration",
+        "1.5",
+        "--threads",
+        "2",
+        "--json",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--timeline",
+        csv.to_str().unwrap(),
+    ]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let messages = v["messages"].as_u64().unwrap();
+    // hgrm: value, percentile (rising to 1), cumulative count (ending at
+    // the run's message count), then the three `#[...]` summary lines.
+    let text = std::fs::read_to_string(&hgrm).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert!(rows.len() > 10, "{text}");
+    assert!(rows
+        .windows(2)
+        .all(|w| w[0][1] <= w[1][1] && w[0][0] <= w[1][0]));
+    let last = rows.last().unwrap();
+    assert_eq!((last[1], last[2] as u64), (1.0, messages));
+    assert!(text.contains("#[Mean") && text.contains(&format!("Total count    = {messages:12}")));
+    // Timeline: a row a second since the start (the ramp included), the
+    // last partial; the measured messages are among them.
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("second,messages,p50_us,p99_us,errors,open")
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert!(rows.len() >= 2, "{csv}");
+    let total: u64 = rows.iter().map(|r| r[1].parse::<u64>().unwrap()).sum();
+    assert!(total >= messages, "{csv}");
+    assert!(rows.iter().all(|r| r[4] == "0" && r[5] == "4"), "{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

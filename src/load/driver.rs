@@ -13,7 +13,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::pattern::Pattern;
-use super::report::{Failures, Report};
+use super::report::{Failures, Report, Second};
 use super::source::connect_from;
 use super::{reason, LoadConfig, Progress, CONNECT_TIMEOUT, NO_REPLY, WRONG_BYTES};
 use crate::addr::Endpoint;
@@ -70,6 +70,10 @@ pub(crate) struct Driver<'a> {
     lost: usize,
     /// `write` calls that sent something, in the measured window.
     writes: u64,
+    /// The second under way, and the seconds before it (`--timeline`).
+    second: Second,
+    timeline: Vec<Second>,
+    errors_before: u64,
     open: usize,
     errors: u64,
     messages: u64,
@@ -135,6 +139,11 @@ impl<'a> Driver<'a> {
             failed: 0,
             lost: 0,
             writes: 0,
+            second: Second::new(
+                Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other)?,
+            ),
+            timeline: Vec::new(),
+            errors_before: 0,
             open: 0,
             errors: 0,
             messages: 0,
@@ -229,6 +238,7 @@ impl<'a> Driver<'a> {
             }
             self.release_due(now);
             if now >= next_progress {
+                self.close_second();
                 self.publish();
                 if self.prints() {
                     self.print_progress(now - start);
@@ -465,7 +475,10 @@ impl<'a> Driver<'a> {
                         for _ in 0..done {
                             let t0 = c.in_flight.pop_front().unwrap_or(now_ns);
                             self.messages += 1;
-                            let _ = self.hist.record(now_ns.saturating_sub(t0).max(1));
+                            let lat = now_ns.saturating_sub(t0).max(1);
+                            let _ = self.hist.record(lat);
+                            let _ = self.second.hist.record(lat);
+                            self.second.messages += 1;
                             completed_any = true;
                         }
                         c.received += n as u64;
@@ -514,6 +527,16 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// The second since the start is over: keep its row for `--timeline`.
+    fn close_second(&mut self) {
+        let fresh = Second::new(Histogram::new_from(&self.second.hist));
+        let mut done = std::mem::replace(&mut self.second, fresh);
+        done.errors = self.errors - self.errors_before;
+        self.errors_before = self.errors;
+        done.open = self.open as u64;
+        self.timeline.push(done);
+    }
+
     /// Whether this driver prints its own progress line.
     fn prints(&self) -> bool {
         matches!(self.progress, Progress::Print(true))
@@ -552,6 +575,8 @@ impl<'a> Driver<'a> {
             let targets: Vec<String> = self.cfg.endpoints.iter().map(|e| e.to_string()).collect();
             self.count_reason(NO_REPLY.into(), &targets.join(", "));
         }
+        // The last second, partial, is a row too.
+        self.close_second();
         self.publish();
         Report {
             idle: self.cfg.idle,
@@ -568,6 +593,7 @@ impl<'a> Driver<'a> {
             latency_ns: self.hist,
             per_thread_messages: vec![self.messages],
             writes: self.writes,
+            timeline: self.timeline,
         }
     }
 }

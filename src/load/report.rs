@@ -9,6 +9,31 @@ use hdrhistogram::Histogram;
 /// Why connections failed, counted.
 pub(crate) type Failures = BTreeMap<String, u64>;
 
+/// One second of a run, for `--timeline`.
+#[derive(Debug)]
+pub struct Second {
+    /// Replies completed in that second.
+    pub messages: u64,
+    /// Errors in that second.
+    pub errors: u64,
+    /// Connections open at its end.
+    pub open: u64,
+    /// Latencies of that second's replies, ns.
+    pub hist: Histogram<u64>,
+}
+
+impl Second {
+    /// An empty second recording into `hist`.
+    pub(crate) fn new(hist: Histogram<u64>) -> Self {
+        Second {
+            messages: 0,
+            errors: 0,
+            open: 0,
+            hist,
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug)]
 pub struct Report {
@@ -42,6 +67,8 @@ pub struct Report {
     /// `write` calls in the measured window (pipelined, about one per
     /// connection per turn, not one per message).
     pub writes: u64,
+    /// One row per second since the start (`--timeline`).
+    pub timeline: Vec<Second>,
 }
 
 impl Report {
@@ -65,6 +92,7 @@ impl Report {
                 latency_ns: Histogram::new(3).expect("3 significant digits is valid"),
                 per_thread_messages: Vec::new(),
                 writes: 0,
+                timeline: Vec::new(),
             };
         };
         for p in parts {
@@ -83,6 +111,18 @@ impl Report {
             let _ = all.latency_ns.add(&p.latency_ns);
             all.per_thread_messages.extend(p.per_thread_messages);
             all.writes += p.writes;
+            // Second by second: counts added, histograms merged.
+            for (i, s) in p.timeline.into_iter().enumerate() {
+                match all.timeline.get_mut(i) {
+                    Some(a) => {
+                        a.messages += s.messages;
+                        a.errors += s.errors;
+                        a.open += s.open;
+                        let _ = a.hist.add(&s.hist);
+                    }
+                    None => all.timeline.push(s),
+                }
+            }
         }
         // "No reply in the whole run" from a thread is only true of the
         // run if no thread got any.
@@ -161,6 +201,79 @@ impl Report {
             self.per_thread_messages,
             self.writes
         )
+    }
+
+    /// The latency distribution in HdrHistogram's percentile-distribution
+    /// text (what wrk2 prints and HdrHistogram's plotter reads), values in
+    /// microseconds.
+    pub fn to_hgrm(&self) -> String {
+        let h = &self.latency_ns;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:>12} {:>14} {:>10} {:>14}\n",
+            "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+        );
+        let mut total = 0u64;
+        for v in h.iter_quantiles(5) {
+            total += v.count_since_last_iteration();
+            let q = v.quantile_iterated_to();
+            let value = v.value_iterated_to() as f64 / 1000.0;
+            if q < 1.0 {
+                let _ = writeln!(
+                    s,
+                    "{value:12.3} {q:2.12} {total:10} {:14.2}",
+                    1.0 / (1.0 - q)
+                );
+            } else {
+                let _ = writeln!(s, "{value:12.3} {q:2.12} {total:10}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
+            h.mean() / 1000.0,
+            h.stdev() / 1000.0
+        );
+        let _ = writeln!(
+            s,
+            "#[Max     = {:12.3}, Total count    = {:12}]",
+            h.max() as f64 / 1000.0,
+            h.len()
+        );
+        let _ = writeln!(
+            s,
+            "#[Buckets = {:12}, SubBuckets     = {:12}]",
+            h.buckets(),
+            2048
+        );
+        s
+    }
+
+    /// One CSV row per second since the start: the second, replies in it,
+    /// their p50 and p99 in µs, errors in it, connections open at its end.
+    pub fn to_timeline_csv(&self) -> String {
+        let mut s = String::from("second,messages,p50_us,p99_us,errors,open\n");
+        for (i, r) in self.timeline.iter().enumerate() {
+            let q = |x: f64| {
+                if r.hist.is_empty() {
+                    0.0
+                } else {
+                    r.hist.value_at_quantile(x) as f64 / 1000.0
+                }
+            };
+            let _ = writeln!(
+                s,
+                "{},{},{:.1},{:.1},{},{}",
+                i + 1,
+                r.messages,
+                q(0.5),
+                q(0.99),
+                r.errors,
+                r.open
+            );
+        }
+        s
     }
 
     /// The summary as a small table.
