@@ -129,6 +129,7 @@ fn main() {
             rate: None,
             connect_rate: 5000.0,
             idle: false,
+            churn: None,
         };
         let load_thread = thread::Builder::new().name("load-gen".into());
         let before = thread_cpu();

@@ -170,8 +170,12 @@ struct LoadArgs {
     #[arg(long, value_name = "CONNS_PER_SEC", default_value = "5000", value_parser = positive_rate, allow_negative_numbers = true)]
     connect_rate: f64,
     /// Open and hold connections without traffic.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["churn", "rate"])]
     idle: bool,
+    /// Close each connection after M round trips and open its replacement
+    /// at once (connections/s and connect latency: the accept path's benchmark).
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..))]
+    churn: Option<u64>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -337,6 +341,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         rate: a.rate,
         connect_rate: a.connect_rate,
         idle: a.idle,
+        churn: a.churn,
     };
     let report = load::run(&cfg)?;
     let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {

@@ -289,3 +289,44 @@ fn hgrm_and_timeline_files_hold_the_run() {
     assert!(rows.iter().all(|r| r[4] == "0" && r[5] == "4"), "{csv}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn churn_replaces_each_connection_after_exactly_m_round_trips() {
+    let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
+    const CONNS: u64 = 8;
+    const M: u64 = 3;
+    const SIZE: u64 = 64;
+    let out = load(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "8",
+        "--churn",
+        "3",
+        "--duration",
+        "1",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["connections"], CONNS, "connections open at once: {v}");
+    assert!(v["connects_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        v["connect_latency_us"]["p50"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    let churned = v["churned"].as_u64().unwrap();
+    assert!(churned > CONNS, "{v}");
+    // The server's own account, once load's last sockets are closed: each
+    // replaced connection sent exactly M messages, the last ones at most M.
+    assert!(eventually(|| srv.counters.snapshot().open == 0));
+    let s = srv.counters.snapshot();
+    assert!(
+        s.accepted >= churned && s.accepted <= churned + CONNS,
+        "{s:?} vs {churned}"
+    );
+    let whole = churned * M * SIZE;
+    assert!(
+        s.bytes_in >= whole && s.bytes_in <= whole + CONNS * M * SIZE,
+        "{s:?} vs {churned}"
+    );
+}

@@ -70,6 +70,11 @@ pub(crate) struct Driver<'a> {
     lost: usize,
     /// `write` calls that sent something, in the measured window.
     writes: u64,
+    /// --churn: connections that did their round trips and were replaced
+    /// (whole run), connects completed and their latency (measured window).
+    churned: u64,
+    connects: u64,
+    connect_hist: Histogram<u64>,
     /// The second under way, and the seconds before it (`--timeline`).
     second: Second,
     timeline: Vec<Second>,
@@ -139,6 +144,10 @@ impl<'a> Driver<'a> {
             failed: 0,
             lost: 0,
             writes: 0,
+            churned: 0,
+            connects: 0,
+            connect_hist: Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                .map_err(io::Error::other)?,
             second: Second::new(
                 Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other)?,
             ),
@@ -223,7 +232,9 @@ impl<'a> Driver<'a> {
                 measure_from = Some(now);
                 self.messages = 0;
                 self.writes = 0;
+                self.connects = 0;
                 self.hist.reset();
+                self.connect_hist.reset();
                 if cfg.rate.is_some() && !cfg.idle {
                     self.start_schedule(now);
                 }
@@ -347,6 +358,10 @@ impl<'a> Driver<'a> {
             }
             None => {
                 c.phase = Phase::Open;
+                // SYN to established, as the client sees it.
+                let took = c.opened_at.elapsed().as_nanos() as u64;
+                let _ = self.connect_hist.record(took.max(1));
+                self.connects += 1;
                 let _ = c.stream.set_nodelay(true);
                 self.open += 1;
                 self.established += 1;
@@ -400,6 +415,7 @@ impl<'a> Driver<'a> {
         let c = &mut self.conns[i];
         while c.in_flight.len() < self.cfg.pipeline
             && (self.cfg.rate.is_none() || c.started < c.due)
+            && self.cfg.churn.map_or(true, |m| c.started < m)
         {
             let t0 = match self.cfg.rate {
                 Some(_) => due_ns(self.schedule_base, self.cfg, i, c.started),
@@ -494,9 +510,55 @@ impl<'a> Driver<'a> {
                 Err(e) => return self.lose(i, reason(&e)),
             }
         }
+        let c = &self.conns[i];
+        if self
+            .cfg
+            .churn
+            .is_some_and(|m| c.received == m * self.cfg.size as u64)
+        {
+            return self.replace(i);
+        }
         if completed_any {
             self.send_more(i);
         }
+    }
+
+    /// --churn: connection `i` did its round trips (every reply is in, so
+    /// closing sends a plain FIN): close it and connect its replacement in
+    /// the same slot, at once.
+    fn replace(&mut self, i: usize) {
+        let src =
+            (!self.sources.is_empty()).then(|| self.sources[(self.first + i) % self.sources.len()]);
+        let target = self.target(i).addr;
+        let c = &mut self.conns[i];
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        c.phase = Phase::Closed;
+        self.open -= 1;
+        self.churned += 1;
+        let mut stream = match connect_from(src, target) {
+            Ok(s) => s,
+            Err(e) => return self.fail(i, reason(&e)),
+        };
+        // The same token: events still queued for the old socket find the
+        // new one connecting, which ignores all but WRITABLE, and a
+        // WRITABLE before the connect completes only says "not yet".
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            return self.fail(i, reason(&e));
+        }
+        let c = &mut self.conns[i];
+        c.stream = stream; // drops (closes) the old socket
+        c.phase = Phase::Connecting;
+        c.sent = 0;
+        c.received = 0;
+        c.started = 0;
+        c.due = 0;
+        c.in_flight.clear();
+        c.opened_at = Instant::now();
+        self.connecting.push_back(i);
     }
 
     fn start_schedule(&mut self, now: Instant) {
@@ -581,7 +643,13 @@ impl<'a> Driver<'a> {
         Report {
             idle: self.cfg.idle,
             wanted: self.cfg.conns,
-            connections: self.established,
+            // With --churn, every replacement is established too; the
+            // figure that means something is how many were open at once.
+            connections: if self.cfg.churn.is_some() {
+                self.established.min(self.cfg.conns)
+            } else {
+                self.established
+            },
             held: self.open,
             lost: self.lost,
             failed: self.failed,
@@ -593,6 +661,10 @@ impl<'a> Driver<'a> {
             latency_ns: self.hist,
             per_thread_messages: vec![self.messages],
             writes: self.writes,
+            churn: self.cfg.churn,
+            churned: self.churned,
+            connects: self.connects,
+            connect_latency_ns: self.connect_hist,
             timeline: self.timeline,
         }
     }

@@ -63,6 +63,9 @@ pub struct LoadConfig {
     pub connect_rate: f64,
     /// Hold the connections without traffic.
     pub idle: bool,
+    /// `--churn M`: each connection closes after M round trips and is
+    /// replaced at once.
+    pub churn: Option<u64>,
 }
 
 /// A connection attempt still unanswered after this long has failed.

@@ -69,6 +69,15 @@ pub struct Report {
     pub writes: u64,
     /// One row per second since the start (`--timeline`).
     pub timeline: Vec<Second>,
+    /// `--churn M`, if asked.
+    pub churn: Option<u64>,
+    /// Connections that did their M round trips and were replaced (the
+    /// whole run).
+    pub churned: u64,
+    /// Connects completed in the measured window.
+    pub connects: u64,
+    /// Connect latency (SYN to established, as the client sees it), ns.
+    pub connect_latency_ns: Histogram<u64>,
 }
 
 impl Report {
@@ -93,6 +102,10 @@ impl Report {
                 per_thread_messages: Vec::new(),
                 writes: 0,
                 timeline: Vec::new(),
+                churn: None,
+                churned: 0,
+                connects: 0,
+                connect_latency_ns: Histogram::new(3).expect("3 significant digits is valid"),
             };
         };
         for p in parts {
@@ -111,6 +124,9 @@ impl Report {
             let _ = all.latency_ns.add(&p.latency_ns);
             all.per_thread_messages.extend(p.per_thread_messages);
             all.writes += p.writes;
+            all.churned += p.churned;
+            all.connects += p.connects;
+            let _ = all.connect_latency_ns.add(&p.connect_latency_ns);
             // Second by second: counts added, histograms merged.
             for (i, s) in p.timeline.into_iter().enumerate() {
                 match all.timeline.get_mut(i) {
@@ -183,7 +199,7 @@ impl Report {
             );
         }
         format!(
-            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{},\"per_thread_messages\":{:?},\"writes\":{}}}",
+            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{},\"per_thread_messages\":{:?},\"writes\":{}{}}}",
             self.connections,
             self.messages,
             self.elapsed.as_secs_f64(),
@@ -199,7 +215,8 @@ impl Report {
             self.lost,
             self.failures_json(),
             self.per_thread_messages,
-            self.writes
+            self.writes,
+            self.churn_json()
         )
     }
 
@@ -276,6 +293,36 @@ impl Report {
         s
     }
 
+    /// Connects per second in the measured window (--churn).
+    pub fn connects_per_sec(&self) -> f64 {
+        self.connects as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// p50, p90, p99, p99.9 and max of a histogram of ns, in µs.
+    fn five(h: &Histogram<u64>) -> [f64; 5] {
+        let q = |x: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(x) as f64 / 1000.0
+            }
+        };
+        [q(0.5), q(0.9), q(0.99), q(0.999), h.max() as f64 / 1000.0]
+    }
+
+    /// The --churn keys, with their leading comma (nothing without --churn).
+    fn churn_json(&self) -> String {
+        if self.churn.is_none() {
+            return String::new();
+        }
+        let [p50, p90, p99, p999, max] = Self::five(&self.connect_latency_ns);
+        format!(
+            ",\"churned\":{},\"connects_per_sec\":{:.1},\"connect_latency_us\":{{\"p50\":{p50:.1},\"p90\":{p90:.1},\"p99\":{p99:.1},\"p99_9\":{p999:.1},\"max\":{max:.1}}}",
+            self.churned,
+            self.connects_per_sec()
+        )
+    }
+
     /// The summary as a small table.
     pub fn to_table(&self) -> String {
         let mut s = String::new();
@@ -315,6 +362,19 @@ impl Report {
                 self.latency_ns.max() as f64 / 1000.0
             );
             let _ = writeln!(s, "errors       {}", self.errors);
+            if let Some(m) = self.churn {
+                let [p50, p90, p99, p999, max] = Self::five(&self.connect_latency_ns);
+                let _ = writeln!(
+                    s,
+                    "churn        {} connections replaced after {m} round trips; {:.0} connects/s",
+                    self.churned,
+                    self.connects_per_sec()
+                );
+                let _ = writeln!(
+                    s,
+                    "connect µs   p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}"
+                );
+            }
         }
         if !failures.is_empty() {
             let _ = writeln!(s, "why          {failures}");
