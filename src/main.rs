@@ -323,11 +323,23 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 }
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
-    if let Some(e) = a.endpoints.iter().find(|e| e.proto != sockloop::Proto::Tcp) {
+    let udp = a
+        .endpoints
+        .iter()
+        .filter(|e| e.proto == sockloop::Proto::Udp)
+        .count();
+    let misuse = if udp > 0 && udp < a.endpoints.len() {
+        Some("tcp:// and udp:// targets cannot be mixed in one run")
+    } else if udp > 0 && (a.churn.is_some() || a.idle || a.rate.is_some() || a.threads > 1) {
+        Some("--churn, --idle, --rate and --threads apply to tcp:// targets only")
+    } else {
+        None
+    };
+    if let Some(why) = misuse {
         Cli::command()
             .error(
-                clap::error::ErrorKind::InvalidValue,
-                format!("{e}: load drives tcp:// services only (UDP load is not built yet)"),
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("load: {why}"),
             )
             .exit();
     }

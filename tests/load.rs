@@ -59,7 +59,8 @@ fn wrong_reply_bytes_say_the_target_is_not_echo_like() {
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert!(v["errors"].as_u64().unwrap() > 0);
-    assert_eq!(v["lost"], 3, "every connection lost: {v}");
+    assert_eq!(v["lost_connections"], 3, "every connection lost: {v}");
+    assert_eq!(v["failed"], 3, "a lost connection is a failed one: {v}");
     assert!(
         v["failures"]
             .to_string()
@@ -160,10 +161,79 @@ fn sigint_ends_the_run_with_a_summary_that_parses() {
 }
 
 #[test]
-fn udp_load_is_a_usage_error_for_now() {
-    let out = load(&["udp://127.0.0.1:9999", "--duration", "1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+fn udp_load_against_a_udp_echo_counts_answers_and_loss() {
+    let srv = serve(
+        &["echo=udp://127.0.0.1:0", "upper=udp://127.0.0.1:0"],
+        Options::default(),
+    );
+    for addr in &srv.addrs {
+        let out = load(&[
+            &format!("udp://{addr}"),
+            "--conns",
+            "4",
+            "--pipeline",
+            "8",
+            "--duration",
+            "1",
+            "--json",
+        ]);
+        let v = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{v}");
+        assert!(v["messages"].as_u64().unwrap() > 100, "{v}");
+        assert_eq!(v["errors"], 0, "{v}");
+        assert!(
+            v["lost"].as_u64().is_some() && v["loss_percent"].as_f64().is_some(),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn udp_load_against_nothing_is_all_lost_and_says_so() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = load(&[
+        &format!("udp://127.0.0.1:{port}"),
+        "--conns",
+        "2",
+        "--duration",
+        "1.5",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["messages"], 0);
+    assert!(
+        v["lost"].as_u64().unwrap() >= 2,
+        "every datagram a second old is lost: {v}"
+    );
+    assert_eq!(v["loss_percent"].as_f64().unwrap(), 100.0);
+    assert!(
+        v["failures"].to_string().contains("no reply came back"),
+        "{v}"
+    );
+}
+
+#[test]
+fn tcp_only_options_with_udp_are_usage_errors() {
+    for extra in [
+        &["--churn", "5"][..],
+        &["--idle"][..],
+        &["--threads", "2"][..],
+        &["--rate", "100"][..],
+    ] {
+        let mut args = vec!["udp://127.0.0.1:9999", "--duration", "1"];
+        args.extend_from_slice(extra);
+        let out = load(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error:"),
+            "{extra:?}"
+        );
+    }
 }
 
 #[test]

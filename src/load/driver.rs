@@ -662,6 +662,7 @@ impl<'a> Driver<'a> {
             per_thread_messages: vec![self.messages],
             writes: self.writes,
             churn: self.cfg.churn,
+            datagrams_lost: None,
             churned: self.churned,
             connects: self.connects,
             connect_latency_ns: self.connect_hist,

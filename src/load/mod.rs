@@ -29,6 +29,7 @@ mod driver;
 mod pattern;
 mod report;
 mod source;
+mod udp;
 
 use std::io;
 use std::sync::Arc;
@@ -102,8 +103,13 @@ pub fn run(cfg: &LoadConfig) -> Result<Report, String> {
 
 /// [`run`], with progress lines on stderr or not.
 pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, String> {
-    if let Some(e) = cfg.endpoints.iter().find(|e| e.proto != Proto::Tcp) {
-        return Err(format!("{e}: load drives TCP services only"));
+    let udp = cfg
+        .endpoints
+        .iter()
+        .filter(|e| e.proto == Proto::Udp)
+        .count();
+    if udp > 0 && udp < cfg.endpoints.len() {
+        return Err("load drives tcp:// or udp:// targets, not both in one run".into());
     }
     if cfg.endpoints.is_empty() || cfg.conns == 0 || cfg.threads == 0 {
         return Err("load needs a target, --conns ≥ 1 and --threads ≥ 1".into());
@@ -123,6 +129,9 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
             cfg.conns,
             cfg.conns + FD_MARGIN
         ));
+    }
+    if udp > 0 {
+        return udp::run(cfg, progress).map_err(|e| format!("udp: {e}"));
     }
     // Each target gets its share of the connections, and the source
     // addresses that share needs.

@@ -71,6 +71,9 @@ pub struct Report {
     pub timeline: Vec<Second>,
     /// `--churn M`, if asked.
     pub churn: Option<u64>,
+    /// udp://: datagrams not answered within a second (in the measured
+    /// window). `None` for TCP.
+    pub datagrams_lost: Option<u64>,
     /// Connections that did their M round trips and were replaced (the
     /// whole run).
     pub churned: u64,
@@ -103,6 +106,7 @@ impl Report {
                 writes: 0,
                 timeline: Vec::new(),
                 churn: None,
+                datagrams_lost: None,
                 churned: 0,
                 connects: 0,
                 connect_latency_ns: Histogram::new(3).expect("3 significant digits is valid"),
@@ -199,7 +203,7 @@ impl Report {
             );
         }
         format!(
-            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost\":{},\"failures\":{},\"per_thread_messages\":{:?},\"writes\":{}{}}}",
+            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost_connections\":{},\"failures\":{},\"per_thread_messages\":{:?},\"writes\":{}{}{}}}",
             self.connections,
             self.messages,
             self.elapsed.as_secs_f64(),
@@ -211,12 +215,14 @@ impl Report {
             self.latency_us(0.999),
             self.latency_ns.max() as f64 / 1000.0,
             self.errors,
-            self.failed,
+            // `failed`: could not connect, or lost (docs/protocol.md).
+            self.failed + self.lost,
             self.lost,
             self.failures_json(),
             self.per_thread_messages,
             self.writes,
-            self.churn_json()
+            self.churn_json(),
+            self.udp_json()
         )
     }
 
@@ -293,6 +299,24 @@ impl Report {
         s
     }
 
+    /// The udp:// keys, with their leading comma (nothing for TCP).
+    fn udp_json(&self) -> String {
+        match self.datagrams_lost {
+            Some(lost) => format!(
+                ",\"lost\":{lost},\"loss_percent\":{:.3}",
+                self.loss_percent()
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// Datagrams lost, as a percentage of those sent and judged (answered
+    /// or timed out).
+    pub fn loss_percent(&self) -> f64 {
+        let lost = self.datagrams_lost.unwrap_or(0);
+        100.0 * lost as f64 / (lost + self.messages).max(1) as f64
+    }
+
     /// Connects per second in the measured window (--churn).
     pub fn connects_per_sec(&self) -> f64 {
         self.connects as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -362,6 +386,13 @@ impl Report {
                 self.latency_ns.max() as f64 / 1000.0
             );
             let _ = writeln!(s, "errors       {}", self.errors);
+            if let Some(lost) = self.datagrams_lost {
+                let _ = writeln!(
+                    s,
+                    "lost         {lost} datagrams ({:.3} %) not answered within 1 s",
+                    self.loss_percent()
+                );
+            }
             if let Some(m) = self.churn {
                 let [p50, p90, p99, p999, max] = Self::five(&self.connect_latency_ns);
                 let _ = writeln!(
