@@ -410,8 +410,14 @@ impl<'a> Driver<'a> {
     /// started and unsent in one `write` — one syscall per connection per
     /// turn, not per message — until done or WouldBlock.
     fn send_more(&mut self, i: usize) {
-        let size = self.cfg.size as u64;
         let now_ns = self.ns(Instant::now());
+        self.send_more_at(i, now_ns);
+    }
+
+    /// [`send_more`](Self::send_more) with the clock already read (a reply
+    /// just came: one clock read serves both).
+    fn send_more_at(&mut self, i: usize, now_ns: u64) {
+        let size = self.cfg.size as u64;
         let c = &mut self.conns[i];
         while c.in_flight.len() < self.cfg.pipeline
             && (self.cfg.rate.is_none() || c.started < c.due)
@@ -519,7 +525,7 @@ impl<'a> Driver<'a> {
             return self.replace(i);
         }
         if completed_any {
-            self.send_more(i);
+            self.send_more_at(i, now_ns);
         }
     }
 
