@@ -330,8 +330,8 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         .count();
     let misuse = if udp > 0 && udp < a.endpoints.len() {
         Some("tcp:// and udp:// targets cannot be mixed in one run")
-    } else if udp > 0 && (a.churn.is_some() || a.idle || a.rate.is_some() || a.threads > 1) {
-        Some("--churn, --idle, --rate and --threads apply to tcp:// targets only")
+    } else if udp > 0 && (a.churn.is_some() || a.idle || a.rate.is_some()) {
+        Some("--churn, --idle and --rate apply to tcp:// targets only")
     } else {
         None
     };

@@ -166,9 +166,11 @@ fn udp_load_against_a_udp_echo_counts_answers_and_loss() {
         &["echo=udp://127.0.0.1:0", "upper=udp://127.0.0.1:0"],
         Options::default(),
     );
-    for addr in &srv.addrs {
+    // One loop on the echo listener, two threads on upper.
+    for (addr, threads) in srv.addrs.iter().zip(["1", "2"]) {
+        let ep = format!("udp://{addr}");
         let out = load(&[
-            &format!("udp://{addr}"),
+            &ep,
             "--conns",
             "4",
             "--pipeline",
@@ -176,9 +178,15 @@ fn udp_load_against_a_udp_echo_counts_answers_and_loss() {
             "--duration",
             "1",
             "--json",
+            "--threads",
+            threads,
         ]);
         let v = json(&out);
         assert_eq!(out.status.code(), Some(0), "{v}");
+        let per = v["per_thread_messages"].as_array().unwrap();
+        assert_eq!(per.len().to_string(), threads, "{v}");
+        let sum: u64 = per.iter().map(|m| m.as_u64().unwrap()).sum();
+        assert_eq!(sum, v["messages"].as_u64().unwrap(), "{v}");
         assert!(v["messages"].as_u64().unwrap() > 100, "{v}");
         assert_eq!(v["errors"], 0, "{v}");
         assert!(
@@ -222,7 +230,6 @@ fn tcp_only_options_with_udp_are_usage_errors() {
     for extra in [
         &["--churn", "5"][..],
         &["--idle"][..],
-        &["--threads", "2"][..],
         &["--rate", "100"][..],
     ] {
         let mut args = vec!["udp://127.0.0.1:9999", "--duration", "1"];

@@ -103,6 +103,16 @@ pub(crate) struct Slot {
     errors: AtomicU64,
 }
 
+impl Slot {
+    /// Publish one thread's numbers.
+    pub(crate) fn set(&self, open: usize, failed: usize, messages: u64, errors: u64) {
+        self.open.store(open as u64, Ordering::Relaxed);
+        self.failed.store(failed as u64, Ordering::Relaxed);
+        self.messages.store(messages, Ordering::Relaxed);
+        self.errors.store(errors, Ordering::Relaxed);
+    }
+}
+
 /// The progress line of a run on several threads: the sum of their slots.
 pub(crate) fn print_shared(slots: &[Slot], t: Duration, conns: usize) {
     let sum = |f: fn(&Slot) -> &AtomicU64| {
@@ -613,11 +623,7 @@ impl<'a> Driver<'a> {
     /// Put this thread's numbers in its slot (several threads).
     fn publish(&self) {
         if let Progress::Shared(slots, t) = &self.progress {
-            let s = &slots[*t];
-            s.open.store(self.open as u64, Ordering::Relaxed);
-            s.failed.store(self.failed as u64, Ordering::Relaxed);
-            s.messages.store(self.messages, Ordering::Relaxed);
-            s.errors.store(self.errors, Ordering::Relaxed);
+            slots[*t].set(self.open, self.failed, self.messages, self.errors);
         }
     }
 

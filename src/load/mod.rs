@@ -130,14 +130,14 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
             cfg.conns + FD_MARGIN
         ));
     }
-    if udp > 0 {
-        return udp::run(cfg, progress).map_err(|e| format!("udp: {e}"));
+    let threads = cfg.threads.min(cfg.conns);
+    if udp > 0 && threads == 1 {
+        return udp::run(cfg, 0, Progress::Print(progress)).map_err(|e| format!("udp: {e}"));
     }
     // Each target gets its share of the connections, and the source
     // addresses that share needs.
     let per_target = cfg.conns.div_ceil(cfg.endpoints.len());
     let sources = source::source_addrs(cfg.endpoints[0].addr, per_target)?;
-    let threads = cfg.threads.min(cfg.conns);
     if threads == 1 {
         let driver = driver::Driver::new(cfg, 0, sources, Progress::Print(progress));
         return driver
@@ -163,7 +163,11 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
                 .spawn(move || {
-                    driver::Driver::new(&part, start, sources, Progress::Shared(shared, t))
+                    let progress = Progress::Shared(shared, t);
+                    if udp > 0 {
+                        return udp::run(&part, start, progress).map_err(|e| format!("udp: {e}"));
+                    }
+                    driver::Driver::new(&part, start, sources, progress)
                         .and_then(|d| d.run())
                         .map_err(|e| format!("poll: {e}"))
                 })

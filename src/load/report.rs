@@ -129,6 +129,9 @@ impl Report {
             all.per_thread_messages.extend(p.per_thread_messages);
             all.writes += p.writes;
             all.churned += p.churned;
+            if let Some(l) = p.datagrams_lost {
+                all.datagrams_lost = Some(all.datagrams_lost.unwrap_or(0) + l);
+            }
             all.connects += p.connects;
             let _ = all.connect_latency_ns.add(&p.connect_latency_ns);
             // Second by second: counts added, histograms merged.

@@ -20,7 +20,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
 use super::report::{Failures, Report, Second};
-use super::{LoadConfig, NO_REPLY, WRONG_BYTES};
+use super::{LoadConfig, Progress, NO_REPLY, WRONG_BYTES};
 
 /// A datagram not answered within this long is lost.
 const LOSS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -68,12 +68,14 @@ fn seq_of(d: &[u8]) -> Option<u64> {
 }
 
 /// Run the UDP load described by `cfg` (one thread).
-pub(crate) fn run(cfg: &LoadConfig, progress: bool) -> io::Result<Report> {
+/// Run the UDP load for `cfg.conns` sockets, the first of which is socket
+/// `first` of the whole run (for round-robin over the targets).
+pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Result<Report> {
     let mut poll = Poll::new()?;
     let mut socks = Vec::with_capacity(cfg.conns);
     let mut failures = Failures::new();
     for i in 0..cfg.conns {
-        let target = cfg.endpoints[i % cfg.endpoints.len()].addr;
+        let target = cfg.endpoints[(first + i) % cfg.endpoints.len()].addr;
         let local: SocketAddr = if target.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
@@ -147,7 +149,10 @@ pub(crate) fn run(cfg: &LoadConfig, progress: bool) -> io::Result<Report> {
         if now >= next_second {
             let done = std::mem::replace(&mut second, Second::new(Histogram::new_from(&hist)));
             timeline.push(done);
-            if progress {
+            if let Progress::Shared(slots, t) = &progress {
+                slots[*t].set(cfg.conns, 0, messages, errors);
+            }
+            if matches!(progress, Progress::Print(true)) {
                 eprintln!(
                     "load: {:>5.1}s  sockets {}  datagrams answered {messages}  lost {lost}  errors {errors}",
                     (now - epoch).as_secs_f64(),
@@ -215,6 +220,9 @@ pub(crate) fn run(cfg: &LoadConfig, progress: bool) -> io::Result<Report> {
                 }
             }
         }
+    }
+    if let Progress::Shared(slots, t) = &progress {
+        slots[*t].set(cfg.conns, 0, messages, errors);
     }
     let elapsed = epoch
         .elapsed()
