@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,10 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::pattern::Pattern;
-use super::report::{Failures, Report, Second};
+use super::progress::Progress;
+use super::report::{latency_histogram, Failures, Report, Second};
 use super::source::connect_from;
-use super::{reason, LoadConfig, Progress, CONNECT_TIMEOUT, NO_REPLY, WRONG_BYTES};
+use super::{no_reply, reason, LoadConfig, CONNECT_TIMEOUT, WRONG_BYTES};
 use crate::addr::Endpoint;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,23 @@ struct LConn {
     /// epoch): when sent, or with --rate when due.
     in_flight: VecDeque<u64>,
     opened_at: Instant,
+}
+
+impl LConn {
+    /// A connection just started connecting, with room for `in_flight`
+    /// messages.
+    fn new(stream: TcpStream, in_flight: usize, now: Instant) -> Self {
+        LConn {
+            stream,
+            phase: Phase::Connecting,
+            sent: 0,
+            received: 0,
+            started: 0,
+            due: 0,
+            in_flight: VecDeque::with_capacity(in_flight),
+            opened_at: now,
+        }
+    }
 }
 
 /// With --rate, connection `i`'s message `j` is due this long (ns) after
@@ -94,44 +112,6 @@ pub(crate) struct Driver<'a> {
     tty: bool,
 }
 
-/// One thread's numbers for the shared progress line.
-#[derive(Default)]
-pub(crate) struct Slot {
-    open: AtomicU64,
-    failed: AtomicU64,
-    messages: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl Slot {
-    /// Publish one thread's numbers.
-    pub(crate) fn set(&self, open: usize, failed: usize, messages: u64, errors: u64) {
-        self.open.store(open as u64, Ordering::Relaxed);
-        self.failed.store(failed as u64, Ordering::Relaxed);
-        self.messages.store(messages, Ordering::Relaxed);
-        self.errors.store(errors, Ordering::Relaxed);
-    }
-}
-
-/// The progress line of a run on several threads: the sum of their slots.
-pub(crate) fn print_shared(slots: &[Slot], t: Duration, conns: usize) {
-    let sum = |f: fn(&Slot) -> &AtomicU64| {
-        slots
-            .iter()
-            .map(|s| f(s).load(Ordering::Relaxed))
-            .sum::<u64>()
-    };
-    eprintln!(
-        "load: {:>5.1}s  connections {} open, {} failed of {conns}  messages {}  errors {}  ({} threads)",
-        t.as_secs_f64(),
-        sum(|s| &s.open),
-        sum(|s| &s.failed),
-        sum(|s| &s.messages),
-        sum(|s| &s.errors),
-        slots.len()
-    );
-}
-
 impl<'a> Driver<'a> {
     /// A driver for `cfg.conns` connections, the first of which is
     /// connection `first` of the whole run.
@@ -156,17 +136,14 @@ impl<'a> Driver<'a> {
             writes: 0,
             churned: 0,
             connects: 0,
-            connect_hist: Histogram::new_with_bounds(1, 60_000_000_000, 3)
-                .map_err(io::Error::other)?,
-            second: Second::new(
-                Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other)?,
-            ),
+            connect_hist: latency_histogram()?,
+            second: Second::new(latency_histogram()?),
             timeline: Vec::new(),
             errors_before: 0,
             open: 0,
             errors: 0,
             messages: 0,
-            hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other)?,
+            hist: latency_histogram()?,
             scratch: vec![0; 64 * 1024],
             pattern: Pattern::new(cfg.size),
             epoch: Instant::now(),
@@ -233,7 +210,7 @@ impl<'a> Driver<'a> {
             // Ramp: open as many as the connect rate allows by now.
             let allowed = ((now - start).as_secs_f64() * cfg.connect_rate).ceil() as usize;
             while self.attempted < cfg.conns.min(allowed.max(1)) {
-                self.open_one(now)?;
+                self.open_one(now);
             }
             self.expire_connects(now);
             if measure_from.is_none() && self.attempted == cfg.conns && self.connecting.is_empty() {
@@ -316,18 +293,26 @@ impl<'a> Driver<'a> {
         wake.saturating_duration_since(now)
     }
 
-    fn open_one(&mut self, now: Instant) -> io::Result<()> {
-        let n = self.attempted;
+    /// Open the next connection of the ramp in a new slot.
+    fn open_one(&mut self, now: Instant) {
         self.attempted += 1;
-        let src = (!self.sources.is_empty()).then(|| self.sources[n % self.sources.len()]);
-        let mut stream = match connect_from(src, self.target(n).addr) {
-            Ok(s) => s,
-            Err(e) => {
-                self.fail(n, reason(&e));
-                return Ok(());
-            }
-        };
         let i = self.conns.len();
+        match self.connect_slot(i) {
+            Ok(stream) => {
+                let in_flight = if self.cfg.idle { 0 } else { self.cfg.pipeline };
+                self.conns.push(LConn::new(stream, in_flight, now));
+                self.connecting.push_back(i);
+            }
+            Err(e) => self.fail(i, reason(&e)),
+        }
+    }
+
+    /// A nonblocking connect for slot `i` — from its source address, to its
+    /// target — registered under token `i`.
+    fn connect_slot(&mut self, i: usize) -> io::Result<TcpStream> {
+        let src =
+            (!self.sources.is_empty()).then(|| self.sources[(self.first + i) % self.sources.len()]);
+        let mut stream = connect_from(src, self.target(i).addr)?;
         // Both interests once, for good: edge-triggered, so WRITABLE only
         // fires when a full send buffer frees up — no re-registering per
         // message.
@@ -336,19 +321,7 @@ impl<'a> Driver<'a> {
             Token(i),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let in_flight = if self.cfg.idle { 0 } else { self.cfg.pipeline };
-        self.conns.push(LConn {
-            stream,
-            phase: Phase::Connecting,
-            sent: 0,
-            received: 0,
-            started: 0,
-            due: 0,
-            in_flight: VecDeque::with_capacity(in_flight),
-            opened_at: now,
-        });
-        self.connecting.push_back(i);
-        Ok(())
+        Ok(stream)
     }
 
     fn finish_connect(&mut self, i: usize) {
@@ -543,38 +516,22 @@ impl<'a> Driver<'a> {
     /// closing sends a plain FIN): close it and connect its replacement in
     /// the same slot, at once.
     fn replace(&mut self, i: usize) {
-        let src =
-            (!self.sources.is_empty()).then(|| self.sources[(self.first + i) % self.sources.len()]);
-        let target = self.target(i).addr;
         let c = &mut self.conns[i];
         let _ = self.poll.registry().deregister(&mut c.stream);
         c.phase = Phase::Closed;
         self.open -= 1;
         self.churned += 1;
-        let mut stream = match connect_from(src, target) {
-            Ok(s) => s,
-            Err(e) => return self.fail(i, reason(&e)),
-        };
         // The same token: events still queued for the old socket find the
         // new one connecting, which ignores all but WRITABLE, and a
         // WRITABLE before the connect completes only says "not yet".
-        if let Err(e) = self.poll.registry().register(
-            &mut stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            return self.fail(i, reason(&e));
+        match self.connect_slot(i) {
+            Ok(stream) => {
+                // Dropping the old connection closes its socket.
+                self.conns[i] = LConn::new(stream, self.cfg.pipeline, Instant::now());
+                self.connecting.push_back(i);
+            }
+            Err(e) => self.fail(i, reason(&e)),
         }
-        let c = &mut self.conns[i];
-        c.stream = stream; // drops (closes) the old socket
-        c.phase = Phase::Connecting;
-        c.sent = 0;
-        c.received = 0;
-        c.started = 0;
-        c.due = 0;
-        c.in_flight.clear();
-        c.opened_at = Instant::now();
-        self.connecting.push_back(i);
     }
 
     fn start_schedule(&mut self, now: Instant) {
@@ -646,8 +603,7 @@ impl<'a> Driver<'a> {
 
     fn report(mut self, elapsed: Duration) -> Report {
         if !self.cfg.idle && self.messages == 0 && self.errors == 0 && self.failed == 0 {
-            let targets: Vec<String> = self.cfg.endpoints.iter().map(|e| e.to_string()).collect();
-            self.count_reason(NO_REPLY.into(), &targets.join(", "));
+            *self.failures.entry(no_reply(self.cfg)).or_default() += 1;
         }
         // The last second, partial, is a row too.
         self.close_second();

@@ -21,12 +21,15 @@
 //! Latencies go into an HDR histogram (nanoseconds, 3 significant digits).
 //!
 //! Files: `pattern.rs` (what each connection sends and expects),
+//! `progress.rs` (the progress line, one loop or several), `udp.rs` (the
+//! UDP driver),
 //! `source.rs` (source addresses and connecting), `driver.rs` (the poll
 //! loop that drives the connections), `report.rs` (the summary, table and
 //! JSON).
 
 mod driver;
 mod pattern;
+mod progress;
 mod report;
 mod source;
 mod udp;
@@ -38,6 +41,7 @@ use std::time::Duration;
 use crate::addr::{Endpoint, Proto};
 
 pub use pattern::pattern;
+use progress::Progress;
 pub use report::Report;
 
 /// What `sockloop load` is asked to do.
@@ -81,8 +85,14 @@ const FD_MARGIN: usize = 32;
 /// Why a connection whose replies differ from what it sent is dropped.
 pub(crate) const WRONG_BYTES: &str = "wrong reply bytes: the target does not look like an echo-like service (echo, or upper with these ASCII messages)";
 
+/// Why a run in which nothing came back failed, naming its targets.
+pub(crate) fn no_reply(cfg: &LoadConfig) -> String {
+    let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
+    format!("{NO_REPLY} ({})", targets.join(", "))
+}
+
 /// Why a run in which nothing came back failed.
-pub(crate) const NO_REPLY: &str = "no reply came back in the whole run: the target does not look like an echo-like service (echo, or upper)";
+const NO_REPLY: &str = "no reply came back in the whole run: the target does not look like an echo-like service (echo, or upper)";
 
 pub(crate) fn reason(e: &io::Error) -> String {
     match e.kind() {
@@ -146,7 +156,7 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
             .map_err(|e| format!("poll: {e}"));
     }
     // T loops, shared nothing but a slot each for the progress line.
-    let shared: Arc<Vec<driver::Slot>> =
+    let shared: Arc<Vec<progress::Slot>> =
         Arc::new((0..threads).map(|_| Default::default()).collect());
     let mut handles = Vec::new();
     let mut first = 0;
@@ -179,7 +189,7 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(20));
         if progress && std::time::Instant::now() >= next {
-            driver::print_shared(&shared, start.elapsed(), cfg.conns);
+            progress::print_shared(&shared, start.elapsed(), cfg.conns);
             next += Duration::from_secs(1);
         }
     }
@@ -191,12 +201,4 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
         );
     }
     Ok(Report::merge(reports))
-}
-
-/// Where a driver's progress goes.
-pub(crate) enum Progress {
-    /// Printed on stderr by the driver itself (one thread), or not at all.
-    Print(bool),
-    /// Published in slot `t` for the main thread to print (several threads).
-    Shared(Arc<Vec<driver::Slot>>, usize),
 }

@@ -9,6 +9,11 @@ use hdrhistogram::Histogram;
 /// Why connections failed, counted.
 pub(crate) type Failures = BTreeMap<String, u64>;
 
+/// A histogram for latencies in ns: 1 ns to 60 s, 3 significant digits.
+pub(crate) fn latency_histogram() -> std::io::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(std::io::Error::other)
+}
+
 /// One second of a run, for `--timeline`.
 #[derive(Debug)]
 pub struct Second {

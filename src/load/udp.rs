@@ -19,8 +19,9 @@ use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
-use super::report::{Failures, Report, Second};
-use super::{LoadConfig, Progress, NO_REPLY, WRONG_BYTES};
+use super::progress::Progress;
+use super::report::{latency_histogram, Failures, Report, Second};
+use super::{no_reply, LoadConfig, WRONG_BYTES};
 
 /// A datagram not answered within this long is lost.
 const LOSS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -100,9 +101,8 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
-    let new_hist = || Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other);
-    let mut hist = new_hist()?;
-    let mut second = Second::new(new_hist()?);
+    let mut hist = latency_histogram()?;
+    let mut second = Second::new(latency_histogram()?);
     let mut timeline = Vec::new();
     let (mut messages, mut lost, mut errors, mut writes) = (0u64, 0u64, 0u64, 0u64);
     let mut buf = vec![0u8; 64 * 1024];
@@ -229,10 +229,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
         .min(cfg.duration.max(Duration::from_millis(1)));
     timeline.push(second);
     if messages == 0 && errors == 0 {
-        let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
-        *failures
-            .entry(format!("{NO_REPLY} ({})", targets.join(", ")))
-            .or_default() += 1;
+        *failures.entry(no_reply(cfg)).or_default() += 1;
     }
     Ok(Report {
         idle: false,
@@ -254,7 +251,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
         datagrams_lost: Some(lost),
         churned: 0,
         connects: 0,
-        connect_latency_ns: new_hist()?,
+        connect_latency_ns: latency_histogram()?,
     })
 }
 
