@@ -76,6 +76,10 @@ pub struct Counters {
     pub frame_timeouts: Counter,
     /// UDP chat relays dropped because the socket could not take them.
     pub udp_relays_dropped: Counter,
+    /// Receive syscalls on UDP sockets (`recvmmsg`: up to 32 datagrams each).
+    pub udp_recv_calls: Counter,
+    /// Send syscalls on UDP sockets (`sendmmsg`: up to 32 datagrams each).
+    pub udp_send_calls: Counter,
 }
 
 impl Counters {
@@ -99,6 +103,8 @@ impl Counters {
             room_paused_ms: self.room_paused_ms.get(),
             frame_timeouts: self.frame_timeouts.get(),
             udp_relays_dropped: self.udp_relays_dropped.get(),
+            udp_recv_calls: self.udp_recv_calls.get(),
+            udp_send_calls: self.udp_send_calls.get(),
         }
     }
 }
@@ -124,6 +130,8 @@ pub struct Stats {
     pub room_paused_ms: u64,
     pub frame_timeouts: u64,
     pub udp_relays_dropped: u64,
+    pub udp_recv_calls: u64,
+    pub udp_send_calls: u64,
 }
 
 impl fmt::Display for Stats {
@@ -131,10 +139,11 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_pauses={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={}",
+            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_pauses={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={} udp_recv_calls={} udp_send_calls={}",
             self.open, self.accepted, self.closed, self.refused, self.bytes_in, self.bytes_out,
             self.frames_in, self.frames_out, self.pending_out, self.slow_cut, self.room_pauses, self.room_paused_ms,
-            self.frame_timeouts, self.peak_held_input, self.udp_relays_dropped
+            self.frame_timeouts, self.peak_held_input, self.udp_relays_dropped,
+            self.udp_recv_calls, self.udp_send_calls
         )
     }
 }

@@ -22,12 +22,14 @@ use mio::{Events, Interest, Poll, Token};
 use super::progress::Progress;
 use super::report::{latency_histogram, Failures, Report, Second};
 use super::{no_reply, LoadConfig, WRONG_BYTES};
+use crate::sys::mmsg::{self, RecvBatch, SendBatch};
 
 /// A datagram not answered within this long is lost.
 const LOSS_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Sock {
     socket: UdpSocket,
+    target: SocketAddr,
     next_seq: u64,
     /// (sequence, ns since the run's epoch when sent), oldest first.
     in_flight: VecDeque<(u64, u64)>,
@@ -93,6 +95,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
         )?;
         socks.push(Sock {
             socket,
+            target,
             next_seq: 0,
             in_flight: VecDeque::with_capacity(cfg.pipeline),
         });
@@ -105,7 +108,8 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
     let mut second = Second::new(latency_histogram()?);
     let mut timeline = Vec::new();
     let (mut messages, mut lost, mut errors, mut writes) = (0u64, 0u64, 0u64, 0u64);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut inb = RecvBatch::default();
+    let mut batch = SendBatch::default();
     let mut out = Vec::with_capacity(cfg.size);
     let mut events = Events::with_capacity(1024);
     let epoch = Instant::now();
@@ -126,13 +130,23 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                 s.in_flight.pop_front();
                 lost += 1;
             }
-            while s.in_flight.len() < cfg.pipeline {
-                datagram(s.next_seq, cfg.size, &mut out);
-                match s.socket.send(&out) {
-                    Ok(_) => {
-                        writes += 1;
-                        s.in_flight.push_back((s.next_seq, ns(Instant::now())));
-                        s.next_seq += 1;
+            // Everything this socket may start goes out in one sendmmsg.
+            let room = cfg.pipeline.saturating_sub(s.in_flight.len());
+            for k in 0..room.min(mmsg::BATCH) as u64 {
+                datagram(s.next_seq + k, cfg.size, &mut out);
+                batch.push(s.target, &out, false);
+            }
+            let mut from = 0;
+            while from < batch.len() {
+                writes += 1;
+                match batch.send(&s.socket, from) {
+                    Ok(n) => {
+                        let t = ns(Instant::now());
+                        for _ in 0..n {
+                            s.in_flight.push_back((s.next_seq, t));
+                            s.next_seq += 1;
+                        }
+                        from += n;
                     }
                     // Send buffer full: WRITABLE brings us back.
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -145,6 +159,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                     }
                 }
             }
+            batch.clear();
         }
         if now >= next_second {
             let done = std::mem::replace(&mut second, Second::new(Histogram::new_from(&hist)));
@@ -179,44 +194,51 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
         }
         for ev in events.iter() {
             let s = &mut socks[ev.token().0];
-            // Receive until WouldBlock: edge-triggered.
+            // Receive until drained (edge-triggered): up to a batch a call.
             loop {
-                match s.socket.recv(&mut buf) {
-                    Ok(n) => {
-                        let got = &buf[..n];
-                        let Some(seq) = seq_of(got) else {
-                            errors += 1;
-                            *failures.entry(WRONG_BYTES.into()).or_default() += 1;
-                            continue;
-                        };
-                        let Some(pos) = s
-                            .in_flight
-                            .iter()
-                            .position(|&(q, _)| carried(q, cfg.size) == seq)
-                        else {
-                            continue; // late (already counted lost) or duplicated
-                        };
-                        let (full, _) = s.in_flight[pos];
-                        datagram(full, cfg.size, &mut out);
-                        if got != &out[..] {
-                            errors += 1;
-                            *failures.entry(WRONG_BYTES.into()).or_default() += 1;
-                            continue;
-                        }
-                        let (_, t0) = s.in_flight.remove(pos).unwrap_or((full, 0));
-                        let lat = ns(Instant::now()).saturating_sub(t0).max(1);
-                        let _ = hist.record(lat);
-                        let _ = second.hist.record(lat);
-                        second.messages += 1;
-                        messages += 1;
-                    }
+                let k = match inb.recv(&s.socket) {
+                    Ok(k) => k,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     // A late ICMP error for one datagram: the socket is fine.
                     Err(e) => {
                         log::debug!("load udp: recv: {e}");
                         break;
                     }
+                };
+                let t = ns(Instant::now());
+                for i in 0..k {
+                    let got = inb.get(i).1;
+                    let Some(seq) = seq_of(got) else {
+                        errors += 1;
+                        *failures.entry(WRONG_BYTES.into()).or_default() += 1;
+                        continue;
+                    };
+                    let Some(pos) = s
+                        .in_flight
+                        .iter()
+                        .position(|&(q, _)| carried(q, cfg.size) == seq)
+                    else {
+                        continue; // late (already counted lost) or duplicated
+                    };
+                    let (full, _) = s.in_flight[pos];
+                    datagram(full, cfg.size, &mut out);
+                    if got != &out[..] {
+                        errors += 1;
+                        *failures.entry(WRONG_BYTES.into()).or_default() += 1;
+                        continue;
+                    }
+                    let (_, t0) = s.in_flight.remove(pos).unwrap_or((full, 0));
+                    let lat = t.saturating_sub(t0).max(1);
+                    let _ = hist.record(lat);
+                    let _ = second.hist.record(lat);
+                    second.messages += 1;
+                    messages += 1;
+                }
+                if k < mmsg::BATCH {
+                    // Fewer than asked for: drained when the kernel looked;
+                    // a later datagram raises a new edge.
+                    break;
                 }
             }
         }

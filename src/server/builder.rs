@@ -145,6 +145,7 @@ impl Builder {
             scratch: vec![0; READ_BUF],
             encode_buf: Vec::new(),
             outbox: Outbox::default(),
+            udp_batches: None,
             pool: BufPool::default(),
             deadlines: Default::default(),
             dirty: VecDeque::new(),

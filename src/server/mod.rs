@@ -69,6 +69,7 @@ use crate::framing::Framing;
 use crate::options::Options;
 use crate::service::{Outbox, Service};
 use crate::stats::Counters;
+use crate::sys::mmsg::{RecvBatch, SendBatch};
 use room::Room;
 use timer::Deadlines;
 use udp::UdpSide;
@@ -145,6 +146,9 @@ pub struct Server {
     encode_buf: Vec<u8>,
     /// Reused for every service call.
     outbox: Outbox,
+    /// Datagrams received and to send in one syscall each, shared by every
+    /// UDP listener (allocated at the first datagram).
+    udp_batches: Option<(RecvBatch, SendBatch)>,
     pool: BufPool,
     deadlines: Deadlines,
     /// Connections to drive before this event's handling returns, first in

@@ -2,12 +2,15 @@
 //! it could not send yet.
 //!
 //! UDP has no connections, so there is no per-peer state here: each
-//! datagram is handed to the service whole, and its replies are sent at
-//! once with `send_to`. That can fail with `WouldBlock` too — the socket's
-//! send buffer is full — and a datagram refused that way is queued, not
-//! lost, with WRITABLE interest until the queue drains. While the queue
-//! holds more than `--write-buffer` bytes the loop stops receiving on that
-//! socket (backpressure: the kernel drops what then arrives, as UDP may).
+//! datagram is handed to the service whole. Datagrams come in and go out
+//! in batches (`sys/mmsg.rs`): one `recvmmsg` takes up to 32 that wait,
+//! their replies are collected and one `sendmmsg` sends up to 32, so a
+//! busy socket costs a syscall per batch, not two per datagram. A send can
+//! fail with `WouldBlock` too — the socket's send buffer is full — and a
+//! reply refused that way is queued, not lost, with WRITABLE interest until
+//! the queue drains. While the queue holds more than `--write-buffer` bytes
+//! the loop stops receiving on that socket (backpressure: the kernel drops
+//! what then arrives, as UDP may).
 //!
 //! Relays to other members of a UDP chat room are different: UDP has no
 //! flow control to pace a room by, so a relay the socket cannot take now
@@ -29,6 +32,7 @@ use mio::{Interest, Token};
 use super::{Server, Socket};
 use crate::service::To;
 use crate::stats::Counters;
+use crate::sys::mmsg::{self, SendBatch};
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
 /// one socket cannot starve the rest of the loop.
@@ -65,11 +69,29 @@ pub fn blocked_peer(addr: SocketAddr) -> Option<&'static str> {
 #[derive(Debug)]
 pub(crate) struct UdpSide {
     socket: UdpSocket,
-    queue: VecDeque<(SocketAddr, Rc<[u8]>)>,
-    queued_bytes: usize,
+    unsent: Unsent,
     /// Readiness was reported and `WouldBlock` not yet seen since.
     may_read: bool,
     interest: Interest,
+}
+
+/// Replies the kernel refused (`WouldBlock`: the send buffer was full),
+/// in order, with WRITABLE interest until they are gone.
+#[derive(Debug, Default)]
+pub(crate) struct Unsent {
+    queue: VecDeque<(SocketAddr, Rc<[u8]>)>,
+    bytes: usize,
+}
+
+impl Unsent {
+    fn push(&mut self, to: SocketAddr, payload: &[u8]) {
+        self.bytes += payload.len();
+        self.queue.push_back((to, Rc::from(payload)));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 impl UdpSide {
@@ -77,8 +99,7 @@ impl UdpSide {
     pub fn new(socket: UdpSocket) -> Self {
         UdpSide {
             socket,
-            queue: VecDeque::new(),
-            queued_bytes: 0,
+            unsent: Unsent::default(),
             may_read: false,
             interest: Interest::READABLE,
         }
@@ -89,79 +110,77 @@ impl UdpSide {
         &mut self.socket
     }
 
-    /// Send one datagram. If the kernel will not take it now, a reply is
-    /// queued (`queue_if_full`) and a relay dropped and counted.
-    fn send(&mut self, to: SocketAddr, payload: &[u8], counters: &Counters, queue_if_full: bool) {
+    /// Put a datagram in this turn's batch, or — if datagrams already wait
+    /// in the queue — behind them (a reply) or nowhere (a relay, counted):
+    /// replies keep their order.
+    fn push(
+        &mut self,
+        batch: &mut SendBatch,
+        to: SocketAddr,
+        payload: &[u8],
+        relay: bool,
+        counters: &Counters,
+    ) {
         if let Some(why) = blocked_peer(to) {
-            log::debug!("udp {}: not sending to {to}: {why}", self.local());
+            debug!("udp {}: not sending to {to}: {why}", self.local());
             return;
         }
-        if !self.queue.is_empty() {
-            // Datagrams already wait: keep the order, or drop a relay.
-            if queue_if_full {
-                self.enqueue(to, Rc::from(payload));
+        if !self.unsent.is_empty() {
+            if relay {
+                counters.udp_relays_dropped.add(1);
             } else {
-                counters.udp_relays_dropped.add(1);
+                self.unsent.push(to, payload);
             }
             return;
         }
-        match self.socket.send_to(payload, to) {
-            Ok(n) => {
-                log::trace!("udp {}: sent {n} bytes to {to}", self.local());
-                counters.bytes_out.add(n as u64);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && queue_if_full => {
-                log::trace!("udp {}: send_to {to}: WouldBlock (send buffer full; queued, call again when WRITABLE)", self.local());
-                self.enqueue(to, Rc::from(payload));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                log::trace!(
-                    "udp {}: relay to {to}: WouldBlock (send buffer full; dropped for that member)",
-                    self.local()
-                );
-                counters.udp_relays_dropped.add(1);
-            }
-            // EMSGSIZE, EHOSTUNREACH, …: that datagram cannot go; the rest can.
-            Err(e) => log::debug!("udp {}: send_to {to} failed: {e}; dropped", self.local()),
+        batch.push(to, payload, relay);
+        if batch.is_full() {
+            self.send_batch(batch, counters);
         }
     }
 
-    fn enqueue(&mut self, to: SocketAddr, payload: Rc<[u8]>) {
-        self.queued_bytes += payload.len();
-        self.queue.push_back((to, payload));
+    /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] datagrams.
+    fn send_batch(&mut self, batch: &mut SendBatch, counters: &Counters) {
+        let socket = &self.socket;
+        deliver(batch, &mut self.unsent, counters, |b, from| {
+            counters.udp_send_calls.add(1);
+            b.send(socket, from)
+        });
     }
 
     /// Send queued datagrams until the queue is empty or the kernel says
-    /// `WouldBlock` again.
+    /// `WouldBlock` again. One `send_to` each: this is the slow path, taken
+    /// only after the send buffer was full.
     fn flush(&mut self, counters: &Counters) {
-        while let Some((to, payload)) = self.queue.front() {
+        while let Some((to, payload)) = self.unsent.queue.front() {
+            counters.udp_send_calls.add(1);
             match self.socket.send_to(payload, *to) {
                 Ok(n) => counters.bytes_out.add(n as u64),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    log::trace!(
+                    trace!(
                         "udp {}: flush: WouldBlock, {} datagrams wait",
                         self.local(),
-                        self.queue.len()
+                        self.unsent.queue.len()
                     );
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => log::debug!("udp {}: send_to {to} failed: {e}; dropped", self.local()),
+                Err(e) => debug!("udp {}: send_to {to} failed: {e}; dropped", self.local()),
             }
-            if let Some((_, p)) = self.queue.pop_front() {
-                self.queued_bytes -= p.len();
+            if let Some((_, p)) = self.unsent.queue.pop_front() {
+                self.unsent.bytes -= p.len();
             }
         }
     }
 
     /// Whether datagrams wait to be sent.
     pub fn has_queued(&self) -> bool {
-        !self.queue.is_empty()
+        !self.unsent.is_empty()
     }
 
     /// Whether the send queue is over the high-water mark (stop receiving).
     fn paused(&self, write_buffer: usize) -> bool {
-        self.queued_bytes > write_buffer
+        self.unsent.bytes > write_buffer
     }
 
     /// READABLE unless paused, WRITABLE while datagrams wait.
@@ -180,6 +199,53 @@ impl UdpSide {
     }
 }
 
+/// Send every datagram in `batch` through `send` (a `sendmmsg`: given the
+/// batch and the first index to send, it returns how many went, at least
+/// one, or the first one's error), then empty the batch. A datagram the
+/// kernel refuses with `WouldBlock` — and every one after it — is queued
+/// if it is a reply and dropped and counted if it is a relay: the loop
+/// never waits for the send buffer. Any other error (`EMSGSIZE`,
+/// `EHOSTUNREACH` …) is that one datagram's: it is dropped, the rest go.
+fn deliver(
+    batch: &mut SendBatch,
+    unsent: &mut Unsent,
+    counters: &Counters,
+    mut send: impl FnMut(&SendBatch, usize) -> io::Result<usize>,
+) {
+    let mut i = 0;
+    while i < batch.len() {
+        match send(batch, i) {
+            Ok(n) => {
+                for k in i..i + n {
+                    counters.bytes_out.add(batch.get(k).1.len() as u64);
+                }
+                i += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                trace!(
+                    "udp: sendmmsg: WouldBlock (send buffer full): {} replies queued until WRITABLE, relays dropped",
+                    batch.len() - i
+                );
+                for k in i..batch.len() {
+                    let (it, payload) = batch.get(k);
+                    if it.relay {
+                        counters.udp_relays_dropped.add(1);
+                    } else {
+                        unsent.push(it.to, payload);
+                    }
+                }
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                debug!("udp: send to {} failed: {e}; dropped", batch.get(i).0.to);
+                i += 1;
+            }
+        }
+    }
+    batch.clear();
+}
+
 impl Server {
     /// A UDP socket's readiness.
     pub(super) fn udp_ready(&mut self, li: usize, readable: bool, writable: bool) {
@@ -195,8 +261,9 @@ impl Server {
         self.recv_some(li);
     }
 
-    /// Receive and answer datagrams until `WouldBlock`, the batch limit, or
-    /// too many unsent replies.
+    /// Receive and answer datagrams until the socket is drained, the batch
+    /// limit, or too many unsent replies: up to [`mmsg::BATCH`] datagrams
+    /// per `recvmmsg`, their replies sent [`mmsg::BATCH`] per `sendmmsg`.
     pub(super) fn recv_some(&mut self, li: usize) {
         let hw = self.opts.write_buffer;
         let now = self.now;
@@ -205,58 +272,84 @@ impl Server {
         let Socket::Udp(u) = &mut listener.socket else {
             return;
         };
-        let scratch = &mut self.scratch;
+        let (inb, out) = self.udp_batches.get_or_insert_with(Default::default);
+        let counters = &*self.counters;
         let mut budget = UDP_BATCH;
         listener.backlog = false;
         while u.may_read && !u.paused(hw) && !stopping {
             if budget == 0 {
                 trace!(
-                    "udp {}: batch of {UDP_BATCH} done, more may wait (continued next turn)",
+                    "udp {}: {UDP_BATCH} datagrams this turn, more may wait (continued next turn)",
                     listener.endpoint
                 );
                 listener.backlog = true; // edge-triggered: come back on our own
                 break;
             }
-            budget -= 1;
-            // The read buffer holds 64 KiB: any UDP datagram (at most 65,507
-            // bytes over IPv4) arrives whole.
-            match u.socket.recv_from(scratch) {
-                Ok((n, peer)) => {
-                    trace!("udp {}: received {n} bytes from {peer}", listener.endpoint);
-                    self.counters.bytes_in.add(n as u64);
-                    if let Some(why) = blocked_peer(peer) {
-                        debug!(
-                            "udp {}: dropped datagram from {peer}: {why}",
-                            listener.endpoint
-                        );
-                        continue;
-                    }
-                    self.counters.frames_in.add(1);
-                    listener
-                        .service
-                        .on_datagram(peer, &scratch[..n], now, &mut self.outbox);
-                    for (to, payload) in self.outbox.messages() {
-                        self.counters.frames_out.add(1);
-                        match to {
-                            To::Sender => u.send(peer, payload, &self.counters, true),
-                            To::Addr(a) => u.send(a, payload, &self.counters, false),
-                            To::Others => debug!("udp service addressed its TCP room: ignored"),
-                        }
-                    }
-                    self.outbox.clear();
-                }
+            counters.udp_recv_calls.add(1);
+            let n = match inb.recv(&u.socket) {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
-                        "udp {}: recv_from: WouldBlock (drained; call again on the next READABLE)",
+                        "udp {}: recvmmsg: WouldBlock (drained; call again on the next READABLE)",
                         listener.endpoint
                     );
                     u.may_read = false;
+                    break;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // An ICMP error reported late, say: that one datagram's
                 // business. The socket itself is fine.
-                Err(e) => debug!("udp {}: recv_from: {e}", listener.endpoint),
+                Err(e) => {
+                    debug!("udp {}: recvmmsg: {e}", listener.endpoint);
+                    continue;
+                }
+            };
+            budget = budget.saturating_sub(n);
+            if n < mmsg::BATCH {
+                // Fewer than asked for: the queue was empty when the kernel
+                // looked, so the socket is drained. As with a short TCP read,
+                // any datagram arriving after that raises a new edge, so
+                // skipping the extra call that would only say WouldBlock
+                // loses nothing and saves a syscall per turn.
+                trace!(
+                    "udp {}: recvmmsg: {n} datagrams, fewer than {} (drained; wait for the next READABLE)",
+                    listener.endpoint,
+                    mmsg::BATCH
+                );
+                u.may_read = false;
+            } else {
+                trace!("udp {}: recvmmsg: {n} datagrams", listener.endpoint);
             }
+            for i in 0..n {
+                let (from, bytes) = inb.get(i);
+                counters.bytes_in.add(bytes.len() as u64);
+                let Some(peer) = from else {
+                    continue;
+                };
+                if let Some(why) = blocked_peer(peer) {
+                    debug!(
+                        "udp {}: dropped datagram from {peer}: {why}",
+                        listener.endpoint
+                    );
+                    continue;
+                }
+                counters.frames_in.add(1);
+                listener
+                    .service
+                    .on_datagram(peer, bytes, now, &mut self.outbox);
+                for (to, payload) in self.outbox.messages() {
+                    counters.frames_out.add(1);
+                    match to {
+                        To::Sender => u.push(out, peer, payload, false, counters),
+                        To::Addr(a) => u.push(out, a, payload, true, counters),
+                        To::Others => debug!("udp service addressed its TCP room: ignored"),
+                    }
+                }
+                self.outbox.clear();
+            }
+            // This batch's replies go out before the next batch comes in, so
+            // the socket's send queue, not ours, absorbs them.
+            u.send_batch(out, counters);
         }
         let want = u.wanted_interest(hw);
         if want != u.interest {
@@ -317,5 +410,59 @@ mod tests {
         ] {
             assert!(!blocked(ok), "{ok} should be allowed");
         }
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A batch of replies and relays, sent through a fake `sendmmsg` that
+    /// takes `take` datagrams, then fails as told.
+    fn deliver_through(take: usize, then: io::ErrorKind) -> (Unsent, Counters, Vec<u16>) {
+        let mut batch = SendBatch::default();
+        for i in 0..10u16 {
+            // Even: replies; odd: relays to another member.
+            batch.push(addr(5000 + i), &[i as u8; 3], i % 2 == 1);
+        }
+        let (mut unsent, counters) = (Unsent::default(), Counters::default());
+        let mut sent = Vec::new();
+        let mut failed_once = false;
+        deliver(&mut batch, &mut unsent, &counters, |b, from| {
+            if from < take || (then != io::ErrorKind::WouldBlock && failed_once) {
+                let n = if from < take {
+                    take - from
+                } else {
+                    b.len() - from
+                };
+                sent.extend((from..from + n).map(|k| b.get(k).0.to.port()));
+                return Ok(n);
+            }
+            failed_once = true;
+            Err(io::Error::from(then))
+        });
+        assert_eq!(batch.len(), 0, "the batch is emptied");
+        (unsent, counters, sent)
+    }
+
+    #[test]
+    fn a_full_send_buffer_queues_replies_and_drops_relays_and_never_waits() {
+        let (unsent, counters, sent) = deliver_through(4, io::ErrorKind::WouldBlock);
+        assert_eq!(sent, [5000, 5001, 5002, 5003]);
+        assert_eq!(counters.bytes_out.get(), 12);
+        // Of the six refused, the three replies wait in order, the three
+        // relays are dropped and counted.
+        let queued: Vec<u16> = unsent.queue.iter().map(|(a, _)| a.port()).collect();
+        assert_eq!(queued, [5004, 5006, 5008]);
+        assert_eq!(unsent.bytes, 9);
+        assert_eq!(counters.udp_relays_dropped.get(), 3);
+    }
+
+    #[test]
+    fn another_send_error_drops_only_that_datagram() {
+        let (unsent, counters, sent) = deliver_through(4, io::ErrorKind::PermissionDenied);
+        assert_eq!(sent, [5000, 5001, 5002, 5003, 5005, 5006, 5007, 5008, 5009]);
+        assert!(unsent.is_empty());
+        assert_eq!(counters.udp_relays_dropped.get(), 0);
+        assert_eq!(counters.bytes_out.get(), 27);
     }
 }

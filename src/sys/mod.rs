@@ -73,3 +73,5 @@ pub fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::Result<
 pub fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
     Ok(())
 }
+
+pub(crate) mod mmsg;
