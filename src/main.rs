@@ -13,7 +13,7 @@ use sockloop::addr::{Endpoint, ListenSpec};
 use sockloop::client::{self, ChatArgs, SendArgs};
 use sockloop::load::{self, LoadConfig};
 use sockloop::options::defaults;
-use sockloop::{Framing, Options, Server};
+use sockloop::{Framing, Options, Workers};
 
 /// Said at the end of every `--help`: exit codes and logging.
 const FOOTER: &str = "\
@@ -31,6 +31,7 @@ Examples:
   sockloop serve --listen echo=tcp://127.0.0.1:7000 --listen count=tcp://[::1]:7001
   sockloop serve --listen chat=tcp://0.0.0.0:7002 --slow-timeout 5 --stats 10
   sockloop serve --listen count=tcp://127.0.0.1:7003?framing=len32
+  sockloop serve --listen echo=tcp://0.0.0.0:7000 --workers 4   # four loops, one port
 Stop it with Ctrl-C (SIGINT) or SIGTERM: owed replies are delivered for up to --grace seconds.";
 
 const SEND_EXAMPLES: &str = "\
@@ -139,6 +140,11 @@ struct ServeArgs {
     /// On SIGINT/SIGTERM, deliver owed replies for up to this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = defaults::GRACE_SECS, value_parser = secs, allow_negative_numbers = true)]
     grace: f64,
+    /// Loops (threads) serving the same addresses with SO_REUSEPORT, shared
+    /// nothing; a chat listener is one room, served by the first alone.
+    /// --max-conns stays the total.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = workers_count)]
+    workers: usize,
 }
 
 #[derive(clap::Args)]
@@ -202,6 +208,14 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("'{s}' is not a whole number ≥ 1")),
+    }
+}
+
+/// `--workers`: 1 to 1024 (one thread each).
+fn workers_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number from 1 to 1024")),
     }
 }
 
@@ -289,7 +303,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         stats_every: off_if_zero(args.stats),
         grace: Duration::from_secs_f64(args.grace),
     };
-    let server = Server::bind(&specs, opts).map_err(|e| e.to_string())?;
+    let server = Workers::bind(&specs, opts, args.workers).map_err(|e| e.to_string())?;
     // After binding, so a bind error is the only line on stderr (docs/protocol.md, "Command line");
     // the limit only matters for the connections still to come.
     match sockloop::raise_fd_limit() {

@@ -134,6 +134,34 @@ pub struct Stats {
     pub udp_send_calls: u64,
 }
 
+impl Stats {
+    /// Several servers' counters as one (`--workers`): counts and bytes
+    /// summed, high-water marks (`peak_*`) the highest.
+    pub fn sum(all: impl IntoIterator<Item = Stats>) -> Stats {
+        all.into_iter().fold(Stats::default(), |a, b| Stats {
+            open: a.open + b.open,
+            accepted: a.accepted + b.accepted,
+            closed: a.closed + b.closed,
+            refused: a.refused + b.refused,
+            bytes_in: a.bytes_in + b.bytes_in,
+            bytes_out: a.bytes_out + b.bytes_out,
+            frames_in: a.frames_in + b.frames_in,
+            frames_out: a.frames_out + b.frames_out,
+            pending_out: a.pending_out + b.pending_out,
+            peak_conn_pending: a.peak_conn_pending.max(b.peak_conn_pending),
+            peak_held_input: a.peak_held_input.max(b.peak_held_input),
+            peak_turn_work: a.peak_turn_work.max(b.peak_turn_work),
+            slow_cut: a.slow_cut + b.slow_cut,
+            room_pauses: a.room_pauses + b.room_pauses,
+            room_paused_ms: a.room_paused_ms + b.room_paused_ms,
+            frame_timeouts: a.frame_timeouts + b.frame_timeouts,
+            udp_relays_dropped: a.udp_relays_dropped + b.udp_relays_dropped,
+            udp_recv_calls: a.udp_recv_calls + b.udp_recv_calls,
+            udp_send_calls: a.udp_send_calls + b.udp_send_calls,
+        })
+    }
+}
+
 impl fmt::Display for Stats {
     /// The `--stats` line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

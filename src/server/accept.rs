@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use log::{debug, info, trace, warn};
 use mio::net::TcpStream;
@@ -78,6 +79,20 @@ impl Server {
         self.listeners[li].backlog = true;
     }
 
+    /// With `--workers`, take one of the `--max-conns` places all workers
+    /// share; `false` if none is left. (Alone, the slab's length is the
+    /// count.) A place is given back in [`close`](Server::close).
+    fn reserve_total(&self) -> bool {
+        let Some(total) = &self.open_total else {
+            return true;
+        };
+        if total.fetch_add(1, Ordering::Relaxed) < self.opts.max_conns {
+            return true;
+        }
+        total.fetch_sub(1, Ordering::Relaxed);
+        false
+    }
+
     fn pause_accepting(&mut self, e: &io::Error) {
         if !self.fd_episode {
             warn!("accept: {e}: out of file descriptors; pausing accepts until connections close");
@@ -102,7 +117,7 @@ impl Server {
         }
         let capacity = self.token_end - self.token_base - self.listeners.len();
         let limit = self.opts.max_conns.min(capacity);
-        if self.conns.len() >= limit {
+        if self.conns.len() >= limit || !self.reserve_total() {
             self.counters.refused.add(1);
             debug!("refused {peer}: {limit} connections open (--max-conns)");
             if self.listeners[li].framing == Framing::Line {

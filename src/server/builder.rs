@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +31,11 @@ pub struct Builder {
     opts: Options,
     listeners: Vec<Plan>,
     error: Option<String>,
+    /// Whether, and as which worker, to bind addresses several workers
+    /// share (`SO_REUSEPORT`).
+    share: Share,
+    /// The connections open in all workers together (`--max-conns`).
+    open_total: Option<Arc<AtomicUsize>>,
 }
 
 /// A listener to bind: its name, address, framing asked for, and service.
@@ -46,7 +52,21 @@ impl Builder {
             opts,
             listeners: Vec::new(),
             error: None,
+            share: Share::No,
+            open_total: None,
         }
+    }
+
+    /// One of several workers: bind every listener whose service's state
+    /// can be split ([`Service::shared_state`] false) with `SO_REUSEPORT`,
+    /// and count connections against `--max-conns` in `open_total`, which
+    /// all workers share.
+    /// `first`: this worker binds the addresses first (see [`bind_shared`]);
+    /// the others join them.
+    pub(super) fn worker(mut self, first: bool, open_total: Arc<AtomicUsize>) -> Self {
+        self.share = if first { Share::First } else { Share::Join };
+        self.open_total = Some(open_total);
+        self
     }
 
     /// A listener for a named service (one of [`service::SERVICES`]).
@@ -108,14 +128,19 @@ impl Builder {
                 };
                 io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}{hint}"))
             };
+            let share = if service.shared_state() {
+                Share::No
+            } else {
+                self.share
+            };
             let (socket, local) = match endpoint.proto {
                 Proto::Tcp => {
-                    let l = bind_tcp(endpoint.addr).map_err(named)?;
+                    let l = bind_tcp(endpoint.addr, share).map_err(named)?;
                     let local = l.local_addr().map_err(named)?;
                     (Socket::Tcp(l), local)
                 }
                 Proto::Udp => {
-                    let u = bind_udp(endpoint.addr).map_err(named)?;
+                    let u = bind_udp(endpoint.addr, share).map_err(named)?;
                     let local = u.local_addr().map_err(named)?;
                     (Socket::Udp(UdpSide::new(u)), local)
                 }
@@ -156,6 +181,7 @@ impl Builder {
             now,
             now_ms: 1,
             next_id: 1,
+            open_total: self.open_total,
             accept_paused_until: None,
             fd_episode: false,
             stopping: None,
@@ -165,30 +191,77 @@ impl Builder {
 
 /// A TCP welcoming socket: nonblocking, address reuse (a restarted server
 /// can bind while old connections sit in TIME_WAIT), IPv6 sockets v6-only
-/// (so `[::]:p` and `0.0.0.0:p` can both be bound), a deep backlog.
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
+/// (so `[::]:p` and `0.0.0.0:p` can both be bound), a deep backlog; with
+/// `--workers`, one of several on the same address (see [`bind_shared`]).
+fn bind_tcp(addr: SocketAddr, share: Share) -> io::Result<TcpListener> {
+    let s = bind_shared(addr, socket2::Type::STREAM, share)?;
     s.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(s.into()))
 }
 
 /// A UDP socket: nonblocking, IPv6 v6-only as for TCP.
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
+fn bind_udp(addr: SocketAddr, share: Share) -> io::Result<UdpSocket> {
+    let s = bind_shared(addr, socket2::Type::DGRAM, share)?;
     Ok(UdpSocket::from_std(s.into()))
+}
+
+/// Whether a listener's address is shared by workers, and whose it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Share {
+    /// One socket on the address (one worker, or a `chat` room).
+    No,
+    /// The first worker's: checks the address is free, then shares it.
+    First,
+    /// A later worker's: joins the first worker's group.
+    Join,
+}
+
+/// A bound, nonblocking socket. Shared (`--workers`), each
+/// worker binds its own socket to the same address with `SO_REUSEPORT`,
+/// and the kernel spreads new connections and datagrams over them by a
+/// hash of the 4-tuple.
+///
+/// `SO_REUSEPORT` would also let the first worker join a group some other
+/// program of the same user already holds — silently sharing its port —
+/// and an ephemeral UDP port picked for port 0 may be one such a group
+/// holds. So the first worker binds once without the option first: that
+/// fails with "address in use" where a plain bind would, and for port 0
+/// it picks a port nobody holds; the shared sockets then bind that port.
+/// The workers after it bind the first worker's real address: the group
+/// is ours, so they skip the check.
+fn bind_shared(addr: SocketAddr, ty: socket2::Type, share: Share) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket};
+    let open = |reuse_port: bool| -> io::Result<Socket> {
+        let s = Socket::new(Domain::for_address(addr), ty, None)?;
+        if ty == socket2::Type::STREAM {
+            s.set_reuse_address(true)?;
+        }
+        if reuse_port {
+            s.set_reuse_port(true)?;
+        }
+        if addr.is_ipv6() {
+            s.set_only_v6(true)?;
+        }
+        s.set_nonblocking(true)?;
+        Ok(s)
+    };
+    if share == Share::No {
+        let s = open(false)?;
+        s.bind(&addr.into())?;
+        return Ok(s);
+    }
+    let mut at = addr;
+    if share == Share::First {
+        let probe = open(false)?;
+        probe.bind(&addr.into())?;
+        if let Some(a) = probe.local_addr()?.as_socket() {
+            at.set_port(a.port());
+        }
+        drop(probe); // frees the port for the shared sockets, at once
+    }
+    let s = open(true)?;
+    s.bind(&at.into())?;
+    Ok(s)
 }
 
 /// An accepted connection's options. Replies are whole messages written

@@ -46,11 +46,13 @@ mod sim;
 mod tcp;
 mod timer;
 pub(crate) mod udp;
+mod workers;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::Range;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +64,8 @@ use slab::Slab;
 
 pub use builder::Builder;
 pub use nested::Nested;
+use workers::{Control, Stop, SIGNALS, WAKER};
+pub use workers::{Stopper, WorkerCounters, Workers};
 
 use crate::addr::Endpoint;
 use crate::conn::{BufPool, Conn};
@@ -167,6 +171,9 @@ pub struct Server {
     now_ms: u64,
     /// The next connection's id: never reused while the server runs.
     next_id: u64,
+    /// With `--workers`: connections open in all workers together, the
+    /// count `--max-conns` caps (one atomic add per accept and close).
+    open_total: Option<Arc<AtomicUsize>>,
     /// Accepting is paused until then (ms) for want of file descriptors.
     accept_paused_until: Option<u64>,
     /// In an out-of-descriptors episode (logged once at its start and end).
@@ -356,23 +363,52 @@ impl Server {
     /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
     /// graceful shutdown that follows (a second signal cuts it short).
     /// Prints the `--stats` line to stderr if asked.
-    pub fn run(mut self) -> io::Result<()> {
+    pub fn run(self) -> io::Result<()> {
+        let stats = self.opts.stats_every.is_some();
+        let all = WorkerCounters::new(vec![self.counters()]);
+        self.run_loop(Poll::new()?, true, None, all.clone())?;
+        if stats {
+            // The last word: what was read and written in all.
+            eprintln!("{}", all.line());
+        }
+        Ok(())
+    }
+
+    /// The loop [`run`](Self::run) and each of [`Workers`] run: poll,
+    /// hand out events, on_timer, until shutdown is over. `signals`: this
+    /// loop listens for SIGINT/SIGTERM (one loop in a process does); with
+    /// `control`, it is one of several workers, which a signal (or
+    /// [`Stopper`]) stops together. Every `--stats` period it prints the
+    /// line for `stats`, all the workers' counters.
+    fn run_loop(
+        mut self,
+        mut poll: Poll,
+        signals: bool,
+        control: Option<&Control>,
+        stats: WorkerCounters,
+    ) -> io::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         use signal_hook_mio::v1_0::Signals;
 
-        // The last usable token is the signal pipe's; the server has the rest.
-        const SIGNALS: Token = Token(usize::MAX - 1);
-        let mut poll = Poll::new()?;
-        self.register(poll.registry(), 0..SIGNALS.0)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)?;
-        trace!(
-            "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
-            SIGNALS.0
-        );
+        // The last usable tokens are the signal pipe's and the waker's (see
+        // workers.rs); the server has the rest.
+        self.register(poll.registry(), 0..WAKER.0)?;
+        let mut signal_pipe = None;
+        if signals {
+            let mut s = Signals::new([SIGINT, SIGTERM])?;
+            poll.registry()
+                .register(&mut s, SIGNALS, Interest::READABLE)?;
+            trace!(
+                "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
+                SIGNALS.0
+            );
+            signal_pipe = Some(s);
+        }
         let mut events = Events::with_capacity(1024);
-        let mut next_stats = self.opts.stats_every.map(|d| Instant::now() + d);
+        let mut next_stats = (signals || control.is_none())
+            .then_some(self.opts.stats_every)
+            .flatten()
+            .map(|d| Instant::now() + d);
         loop {
             let mut timeout = self.next_timeout();
             if let Some(at) = next_stats {
@@ -392,32 +428,48 @@ impl Server {
             trace!("poll: {} events", events.iter().count());
             for event in events.iter() {
                 if event.token() == SIGNALS {
-                    for sig in signals.pending() {
-                        if self.is_stopping() {
-                            warn!("signal {sig} again: closing everything now");
-                            self.stop_now();
-                        } else {
-                            info!("signal {sig}: stopping");
-                            self.shutdown(self.opts.grace);
+                    let Some(pipe) = &mut signal_pipe else {
+                        continue;
+                    };
+                    for sig in pipe.pending() {
+                        let again = self.is_stopping();
+                        match control {
+                            // Every worker, this one included, hears it
+                            // through the control below.
+                            Some(c) => c.request(if again { Stop::Now } else { Stop::Graceful }),
+                            None if again => {
+                                warn!("signal {sig} again: closing everything now");
+                                self.stop_now();
+                            }
+                            None => {
+                                info!("signal {sig}: stopping");
+                                self.shutdown(self.opts.grace);
+                            }
                         }
                     }
-                } else {
+                } else if event.token() != WAKER {
                     self.handle_event(event);
                 }
+            }
+            // A stop asked for by a signal on another worker's thread, or
+            // by a Stopper: one relaxed load a turn.
+            match control.map(Control::requested) {
+                Some(Stop::Graceful) if !self.is_stopping() => {
+                    info!("stop requested: stopping");
+                    self.shutdown(self.opts.grace);
+                }
+                Some(Stop::Now) => self.stop_now(),
+                _ => {}
             }
             self.on_timer();
             if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
                 if Instant::now() >= at {
-                    eprintln!("{}", self.counters.snapshot());
+                    eprintln!("{}", stats.line());
                     next_stats = Some(at + every);
                 }
             }
             if self.is_finished() {
                 info!("every connection closed; exiting");
-                if self.opts.stats_every.is_some() {
-                    // The last word: what was read and written in all.
-                    eprintln!("{}", self.counters.snapshot());
-                }
                 return Ok(());
             }
         }

@@ -172,6 +172,9 @@ impl Server {
         }
         self.counters.closed.add(1);
         self.counters.open.sub(1);
+        if let Some(total) = &self.open_total {
+            total.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         debug!(
             "closed {} (conn {key}, id {}): {why}",
             conn.peer(),

@@ -32,6 +32,11 @@ impl Chat {
 }
 
 impl Service for Chat {
+    /// One room: never split over workers.
+    fn shared_state(&self) -> bool {
+        true
+    }
+
     fn on_connect(&mut self, _conn: ConnId, peer: SocketAddr, out: &mut Outbox) {
         out.to_others_with(|buf| {
             let _ = write!(buf, "* {peer} joined");

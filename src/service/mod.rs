@@ -68,6 +68,15 @@ pub trait Service {
         Framing::Line
     }
 
+    /// Whether this service's state is one whole shared by all its clients
+    /// (a chat room): with `--workers` it is served by one worker only,
+    /// since N copies would be N rooms that never hear each other. Services
+    /// whose every request stands alone (upper, echo, count) say `false`,
+    /// the default, and are served by every worker.
+    fn shared_state(&self) -> bool {
+        false
+    }
+
     /// A TCP connection was accepted.
     fn on_connect(&mut self, _conn: ConnId, _peer: SocketAddr, _out: &mut Outbox) {}
 

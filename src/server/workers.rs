@@ -1,0 +1,340 @@
+//! `--workers N`: N single-threaded loops, shared nothing, on the same
+//! addresses — how nginx, Envoy and Seastar use more than one core.
+//!
+//! Each worker is a whole [`Server`] on a thread of its own, with its own
+//! `Poll`, slab and sockets. Its TCP and UDP listeners are bound to the
+//! same addresses as every other worker's with `SO_REUSEPORT`, so the
+//! kernel, not a lock or a shared accept queue, spreads the work: a new
+//! connection (or a datagram) goes to the socket a hash of its 4-tuple
+//! picks, which spreads clients evenly and keeps a UDP peer on one worker.
+//! Nothing of a connection ever moves between workers.
+//!
+//! What the workers do share, and why:
+//!
+//! ```text
+//!   open_total   AtomicUsize   --max-conns is the total: one add per accept,
+//!                              one subtract per close
+//!   Control      AtomicU8      a stop request (graceful or now), and a
+//!                + wakers      mio::Waker per worker to make it look
+//!   counters     one Counters per worker, summed by whoever reads them
+//! ```
+//!
+//! A `chat` listener is a room ([`Service::shared_state`]): N copies would
+//! be N rooms whose members never hear each other, so the first worker
+//! alone serves it. The first worker also runs on the caller's thread,
+//! listens for SIGINT/SIGTERM, and prints `--stats`; a signal stops every
+//! worker through the [`Control`].
+//!
+//! [`Service::shared_state`]: crate::service::Service::shared_state
+
+use std::io;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use log::{error, info};
+use mio::{Poll, Token, Waker};
+
+use super::Server;
+use crate::addr::{Endpoint, ListenSpec};
+use crate::options::Options;
+use crate::stats::{Counters, Stats};
+
+/// The signal pipe's token, in the loop that listens for signals.
+pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
+/// The waker's token: another thread asks this loop to look at its
+/// [`Control`]. (`usize::MAX` itself is mio's own.)
+pub(super) const WAKER: Token = Token(usize::MAX - 2);
+
+/// A stop request, from a signal or a [`Stopper`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Stop {
+    /// Keep serving.
+    No = 0,
+    /// Graceful shutdown: deliver what is owed for up to `--grace`.
+    Graceful = 1,
+    /// Close everything now.
+    Now = 2,
+}
+
+/// What the workers share to stop together.
+#[derive(Default)]
+pub(super) struct Control {
+    stop: AtomicU8,
+    wakers: Mutex<Vec<Arc<Waker>>>,
+}
+
+impl Control {
+    /// Ask every worker to stop (never a step back: `Now` stays `Now`),
+    /// and wake each to see it.
+    pub(super) fn request(&self, how: Stop) {
+        self.stop.fetch_max(how as u8, Ordering::Relaxed);
+        let wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        for w in wakers.iter() {
+            let _ = w.wake();
+        }
+    }
+
+    /// What has been asked.
+    pub(super) fn requested(&self) -> Stop {
+        match self.stop.load(Ordering::Relaxed) {
+            0 => Stop::No,
+            1 => Stop::Graceful,
+            _ => Stop::Now,
+        }
+    }
+
+    fn add(&self, waker: Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        wakers.push(Arc::new(waker));
+    }
+}
+
+/// Stops running workers from any thread, as SIGTERM (graceful) or a
+/// second signal (at once) would.
+#[derive(Clone)]
+pub struct Stopper(Arc<Control>);
+
+impl Stopper {
+    /// Stop accepting, deliver owed replies for up to `--grace`, close.
+    pub fn stop(&self) {
+        self.0.request(Stop::Graceful);
+    }
+
+    /// Close every connection now.
+    pub fn stop_now(&self) {
+        self.0.request(Stop::Now);
+    }
+}
+
+/// The counters of every worker: summed, or one by one.
+#[derive(Clone, Debug)]
+pub struct WorkerCounters(Vec<Arc<Counters>>);
+
+impl WorkerCounters {
+    pub(super) fn new(each: Vec<Arc<Counters>>) -> Self {
+        WorkerCounters(each)
+    }
+
+    /// All workers together: counts summed, peaks the highest.
+    pub fn snapshot(&self) -> Stats {
+        Stats::sum(self.0.iter().map(|c| c.snapshot()))
+    }
+
+    /// Each worker's own, the first worker first.
+    pub fn per_worker(&self) -> Vec<Stats> {
+        self.0.iter().map(|c| c.snapshot()).collect()
+    }
+
+    /// The `--stats` line: the sum and, with several workers, how the
+    /// accepted connections spread over them (`accepted_per_worker=a/b`).
+    pub fn line(&self) -> String {
+        let sum = self.snapshot();
+        if self.0.len() < 2 {
+            return sum.to_string();
+        }
+        let spread: Vec<String> = self
+            .0
+            .iter()
+            .map(|c| c.accepted.get().to_string())
+            .collect();
+        format!("{sum} accepted_per_worker={}", spread.join("/"))
+    }
+}
+
+/// N workers bound and ready to run: see the module docs.
+///
+/// ```no_run
+/// use sockloop::{Options, Workers};
+/// let specs = ["echo=tcp://127.0.0.1:7000".parse().unwrap()];
+/// let workers = Workers::bind(&specs, Options::default(), 4).expect("bind");
+/// workers.run().expect("run"); // until SIGINT/SIGTERM
+/// ```
+pub struct Workers {
+    first: Server,
+    poll: Poll,
+    control: Arc<Control>,
+    /// The other workers, each waiting for the word to start.
+    others: Waiting,
+    counters: WorkerCounters,
+}
+
+impl Workers {
+    /// Bind `specs` in `n` workers (at least one). The first worker binds
+    /// every listener, as [`Server::bind`] does, on this thread; each of
+    /// the others binds, on a thread of its own, the first worker's real
+    /// addresses (port 0 resolved) except those of services whose state
+    /// cannot be split. Fails on the first listener any worker cannot bind.
+    pub fn bind(specs: &[ListenSpec], opts: Options, n: usize) -> io::Result<Workers> {
+        let open_total = Arc::new(AtomicUsize::new(0));
+        let mut builder = Server::builder(opts);
+        if n > 1 {
+            builder = builder.worker(true, Arc::clone(&open_total));
+        }
+        let first = specs.iter().fold(builder, |b, s| b.listen(s)).build()?;
+        let shared: Vec<ListenSpec> = first
+            .listeners
+            .iter()
+            .filter(|l| !l.service.shared_state())
+            .map(|l| ListenSpec {
+                service: l.service_name.clone(),
+                endpoint: l.endpoint,
+                framing: Some(l.framing),
+            })
+            .collect();
+        let n = if shared.is_empty() && n > 1 {
+            info!("--workers {n}: every listener is a room (chat): one worker serves them all");
+            1
+        } else {
+            n.max(1)
+        };
+        let control = Arc::new(Control::default());
+        let poll = Poll::new()?;
+        control.add(Waker::new(poll.registry(), WAKER)?);
+        let mut workers = Workers {
+            counters: WorkerCounters(vec![first.counters()]),
+            first,
+            poll,
+            control,
+            others: Waiting(Vec::new()),
+        };
+        for k in 1..n {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let (specs, control, open_total) = (
+                shared.clone(),
+                Arc::clone(&workers.control),
+                Arc::clone(&open_total),
+            );
+            let thread = thread::Builder::new()
+                .name(format!("sockloop-worker-{k}"))
+                .spawn(move || -> io::Result<()> {
+                    let bound = (|| {
+                        let server = specs
+                            .iter()
+                            .fold(Server::builder(opts).worker(false, open_total), |b, s| {
+                                b.listen(s)
+                            })
+                            .build()?;
+                        let poll = Poll::new()?;
+                        let waker = Waker::new(poll.registry(), WAKER)?;
+                        Ok::<_, io::Error>((server, poll, waker))
+                    })();
+                    let (server, poll, waker) = match bound {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    control.add(waker);
+                    let _ = ready_tx.send(Ok(server.counters()));
+                    if go_rx.recv().is_err() {
+                        return Ok(()); // never run
+                    }
+                    let r = server.run_loop(poll, false, Some(&control), WorkerCounters(vec![]));
+                    if let Err(e) = &r {
+                        // One worker down: stop them all rather than serve
+                        // a share of the clients with nobody listening.
+                        error!("worker {k}: {e}; stopping every worker");
+                        control.request(Stop::Graceful);
+                    }
+                    r
+                })?;
+            match ready_rx.recv() {
+                Ok(Ok(counters)) => {
+                    workers.counters.0.push(counters);
+                    workers.others.0.push((go_tx, thread));
+                }
+                Ok(Err(e)) => return Err(e), // dropping `workers` ends the others
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "worker {k} ended before it was ready"
+                    )))
+                }
+            }
+        }
+        Ok(workers)
+    }
+
+    /// How many workers there are (fewer than asked if every listener is
+    /// a room).
+    pub fn len(&self) -> usize {
+        self.counters.0.len()
+    }
+
+    /// Whether there are no workers: never (there is always the first).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Each listener's service and real address, once each, in order.
+    pub fn listeners(&self) -> impl Iterator<Item = (&str, Endpoint)> + '_ {
+        self.first.listeners()
+    }
+
+    /// Every worker's counters, live.
+    pub fn counters(&self) -> WorkerCounters {
+        self.counters.clone()
+    }
+
+    /// A handle that stops the workers from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.control))
+    }
+
+    /// Run every worker until SIGINT/SIGTERM (or a [`Stopper`]) and the
+    /// graceful shutdown that follows: the first on this thread, which
+    /// also hears the signals and prints `--stats`. Returns when all have
+    /// ended: the first error any worker met, or `Ok`.
+    pub fn run(mut self) -> io::Result<()> {
+        let stats_on = self.first.opts.stats_every.is_some();
+        // Let the others go first, so a connection the kernel gives one of
+        // them is served as soon as the first worker's is.
+        let others = std::mem::take(&mut self.others.0);
+        let mut threads = Vec::with_capacity(others.len());
+        for (go, thread) in others {
+            let _ = go.send(());
+            threads.push(thread);
+        }
+        let Workers {
+            first,
+            poll,
+            control,
+            counters,
+            ..
+        } = self;
+        let mut result = first.run_loop(poll, true, Some(&control), counters.clone());
+        if result.is_err() {
+            control.request(Stop::Graceful);
+        }
+        for (k, t) in threads.into_iter().enumerate() {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other(format!("worker {} panicked", k + 1))));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        if stats_on {
+            // The last word: what every worker read and wrote in all.
+            eprintln!("{}", counters.line());
+        }
+        result
+    }
+}
+
+/// The other workers' threads, bound and waiting for the word to start
+/// (a dropped sender means: never mind, exit).
+struct Waiting(Vec<(mpsc::Sender<()>, JoinHandle<io::Result<()>>)>);
+
+impl Drop for Waiting {
+    /// Workers bound but never run (dropped, or a later worker failed to
+    /// bind): tell their threads to exit, and wait for them.
+    fn drop(&mut self) {
+        for (go, thread) in self.0.drain(..) {
+            drop(go);
+            let _ = thread.join();
+        }
+    }
+}
