@@ -1,11 +1,15 @@
-//! The loop over UDP: whole datagrams, every service, the reflection guard.
+//! The loop over UDP: whole datagrams, every service, the reflection guard,
+//! datagrams received and sent in batches.
 
 mod common;
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
 
 use common::*;
-use sockloop::Options;
+use sockloop::{Counters, ListenSpec, Options, Server};
 
 #[test]
 fn largest_datagram_comes_back_whole() {
@@ -79,4 +83,122 @@ fn datagrams_from_small_service_ports_are_not_answered() {
     u.send_to(b"hi", srv.addrs[0]).unwrap();
     let mut buf = [0u8; 16];
     assert_eq!(u.recv_from(&mut buf).unwrap().0, 2);
+}
+
+/// A server bound but not yet running: datagrams sent now wait in its
+/// socket, so its first turn finds them all at once. Returns its address,
+/// its counters, and the word to start.
+fn bound_not_running(spec: &str) -> (SocketAddr, Arc<Counters>, mpsc::Sender<()>) {
+    let spec: ListenSpec = spec.parse().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        let server = Server::bind(&[spec], Options::default()).expect("bind");
+        let addr = server.listeners().next().unwrap().1.addr;
+        tx.send((addr, server.counters())).unwrap();
+        if go_rx.recv().is_ok() {
+            server.run().expect("run");
+        }
+    });
+    let (addr, counters) = rx.recv_timeout(WAIT).unwrap();
+    (addr, counters, go_tx)
+}
+
+#[test]
+fn datagrams_waiting_together_are_received_and_answered_in_batches() {
+    let (addr, counters, go) = bound_not_running("upper=udp://127.0.0.1:0");
+    // 100 small datagrams from one socket, interleaved with datagrams from
+    // the guarded ports 7 and 19 when we can bind them (root): the guard
+    // must hold inside a batch too.
+    let u = udp_client();
+    let guarded: Vec<UdpSocket> = [7u16, 19]
+        .iter()
+        .filter_map(|&p| UdpSocket::bind(("127.0.0.1", p)).ok())
+        .collect();
+    for i in 0..100 {
+        u.send_to(format!("dgram {i}").as_bytes(), addr).unwrap();
+        for g in &guarded {
+            g.send_to(b"loop me", addr).unwrap();
+        }
+    }
+    go.send(()).unwrap();
+    let mut buf = [0u8; 64];
+    for i in 0..100 {
+        let (n, from) = u.recv_from(&mut buf).unwrap();
+        assert_eq!(from, addr);
+        assert_eq!(
+            &buf[..n],
+            format!("DGRAM {i}").as_bytes(),
+            "in order, once each"
+        );
+    }
+    for g in &guarded {
+        g.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        assert!(g.recv_from(&mut buf).is_err(), "a guarded port got a reply");
+    }
+    // Everything was waiting when the loop first looked: 32 a call, so a
+    // handful of receive calls and as many sends, not 100 of each.
+    let s = counters.snapshot();
+    let datagrams = 100 * (1 + guarded.len() as u64);
+    assert_eq!(
+        s.bytes_in,
+        (0..100)
+            .map(|i| format!("dgram {i}").len() as u64)
+            .sum::<u64>()
+            + 7 * (datagrams - 100)
+    );
+    assert!(
+        s.udp_recv_calls <= datagrams / 32 + 2,
+        "{} receive calls for {datagrams} datagrams",
+        s.udp_recv_calls
+    );
+    assert!(
+        s.udp_send_calls <= s.udp_recv_calls,
+        "{} send calls for {} receive calls",
+        s.udp_send_calls,
+        s.udp_recv_calls
+    );
+}
+
+#[test]
+fn a_burst_of_1000_datagrams_from_10_sockets_is_answered_once_each_in_order() {
+    let srv = serve(&["echo=udp://127.0.0.1:0"], Options::default());
+    let addr = srv.addrs[0];
+    // Each socket keeps 16 in flight: 160 at once, well inside the
+    // server's receive buffer, so none is lost to the kernel and each must
+    // come back exactly once.
+    let clients: Vec<_> = (0..10)
+        .map(|c| {
+            thread::spawn(move || {
+                let u = udp_client();
+                let msg = |i: usize| format!("{c}:{i:03}");
+                let (mut sent, mut got) = (0, Vec::new());
+                while sent < 16 {
+                    u.send_to(msg(sent).as_bytes(), addr).unwrap();
+                    sent += 1;
+                }
+                let mut buf = [0u8; 64];
+                while got.len() < 100 {
+                    let (n, _) = u.recv_from(&mut buf).expect("a reply within WAIT");
+                    got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+                    if sent < 100 {
+                        u.send_to(msg(sent).as_bytes(), addr).unwrap();
+                        sent += 1;
+                    }
+                }
+                // Nothing more: no datagram answered twice.
+                u.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                assert!(u.recv_from(&mut buf).is_err(), "socket {c}: an extra reply");
+                assert_eq!(got, (0..100).map(msg).collect::<Vec<_>>(), "socket {c}");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let s = srv.counters.snapshot();
+    assert_eq!(s.frames_in, 1000);
+    assert_eq!(s.frames_out, 1000);
 }
