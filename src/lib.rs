@@ -15,12 +15,14 @@
 //!     deadlines.rs idle, frame, slow-member and linger deadlines (timer.rs: the heap)
 //!     udp.rs       UDP sockets, unsent datagrams, the reflection guard
 //!     shutdown.rs  graceful stop
+//!     workers.rs   --workers: N loops on the same addresses (SO_REUSEPORT)
 //!   conn      one connection's state machine                     (no I/O)
 //!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
 //!   outq      replies the kernel has not taken yet
 //!   framing   bytes → frames → bytes                            (no I/O)
 //!   service   frames → replies: upper, echo, count, chat         (no I/O)
 //!   options   every limit, with its default
+//!   sys       what std and mio do not wrap: fd limit, recvmmsg/sendmmsg
 //! ```
 //!
 //! Run a server:
