@@ -88,6 +88,9 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
         // Connected: only the target's datagrams come back, and an ICMP
         // "port unreachable" shows up as an error instead of silence.
         socket.connect(target)?;
+        // Replies in runs may then come as one buffer (GRO), cut back into
+        // datagrams by RecvBatch.
+        mmsg::enable_gro(&socket);
         poll.registry().register(
             &mut socket,
             Token(i),
@@ -141,10 +144,14 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                 writes += 1;
                 match batch.send(&s.socket, from) {
                     Ok(n) => {
+                        // n messages; a GSO run is one message of several
+                        // datagrams.
                         let t = ns(Instant::now());
-                        for _ in 0..n {
-                            s.in_flight.push_back((s.next_seq, t));
-                            s.next_seq += 1;
+                        for k in from..from + n {
+                            for _ in 0..batch.count(k) {
+                                s.in_flight.push_back((s.next_seq, t));
+                                s.next_seq += 1;
+                            }
                         }
                         from += n;
                     }
@@ -207,8 +214,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                     }
                 };
                 let t = ns(Instant::now());
-                for i in 0..k {
-                    let got = inb.get(i).1;
+                for (_, got) in inb.datagrams() {
                     let Some(seq) = seq_of(got) else {
                         errors += 1;
                         *failures.entry(WRONG_BYTES.into()).or_default() += 1;

@@ -97,6 +97,9 @@ impl Unsent {
 impl UdpSide {
     /// A socket registered for READABLE.
     pub fn new(socket: UdpSocket) -> Self {
+        // Runs of datagrams from one peer may then arrive as one buffer
+        // (cut back into datagrams by RecvBatch): where the kernel will.
+        mmsg::enable_gro(&socket);
         UdpSide {
             socket,
             unsent: Unsent::default(),
@@ -142,10 +145,15 @@ impl UdpSide {
     /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] datagrams.
     fn send_batch(&mut self, batch: &mut SendBatch, counters: &Counters) {
         let socket = &self.socket;
-        deliver(batch, &mut self.unsent, counters, |b, from| {
-            counters.udp_send_calls.add(1);
-            b.send(socket, from)
-        });
+        deliver(
+            batch,
+            &mut self.unsent,
+            counters,
+            |b: &mut SendBatch, from| {
+                counters.udp_send_calls.add(1);
+                b.send(socket, from)
+            },
+        );
     }
 
     /// Send queued datagrams until the queue is empty or the kernel says
@@ -210,7 +218,7 @@ fn deliver(
     batch: &mut SendBatch,
     unsent: &mut Unsent,
     counters: &Counters,
-    mut send: impl FnMut(&SendBatch, usize) -> io::Result<usize>,
+    mut send: impl FnMut(&mut SendBatch, usize) -> io::Result<usize>,
 ) {
     let mut i = 0;
     while i < batch.len() {
@@ -227,11 +235,13 @@ fn deliver(
                     batch.len() - i
                 );
                 for k in i..batch.len() {
-                    let (it, payload) = batch.get(k);
-                    if it.relay {
-                        counters.udp_relays_dropped.add(1);
-                    } else {
-                        unsent.push(it.to, payload);
+                    let (it, _) = batch.get(k);
+                    for d in batch.datagrams_of(k) {
+                        if it.relay {
+                            counters.udp_relays_dropped.add(1);
+                        } else {
+                            unsent.push(it.to, d);
+                        }
                     }
                 }
                 break;
@@ -320,8 +330,7 @@ impl Server {
             } else {
                 trace!("udp {}: recvmmsg: {n} datagrams", listener.endpoint);
             }
-            for i in 0..n {
-                let (from, bytes) = inb.get(i);
+            for (from, bytes) in inb.datagrams() {
                 counters.bytes_in.add(bytes.len() as u64);
                 let Some(peer) = from else {
                     continue;

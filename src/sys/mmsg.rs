@@ -7,6 +7,16 @@
 //! up to [`BATCH`] (each to its own address). quinn-udp batches the same
 //! way, and 32 is its figure too.
 //!
+//! Linux can also carry several datagrams for one peer as one: UDP GSO
+//! (`UDP_SEGMENT`) sends a run of equal-sized datagrams to one address as
+//! one buffer that the kernel cuts up as late as it can — on loopback, not
+//! at all until the receiving socket — and UDP GRO (`UDP_GRO`) hands such
+//! a run to the receiver as one buffer with its segment size. The batches
+//! here do both where the kernel allows: [`SendBatch::push`] appends a
+//! datagram to the one before when it goes to the same address and has the
+//! same size, and [`RecvBatch::datagrams`] cuts a coalesced buffer back
+//! into its datagrams. Datagram boundaries are kept exactly either way.
+//!
 //! The two batches here own every buffer they use and reuse them from call
 //! to call: after the first call, receiving and sending allocate nothing.
 //! The headers handed to the kernel point into those buffers, so they are
@@ -35,7 +45,17 @@ const SLOT: usize = 65_536;
 /// it: with 64-byte datagrams the batch is resident in 32 pages.
 pub struct RecvBatch {
     bufs: Box<[u8]>,
-    got: Vec<(Option<SocketAddr>, usize)>,
+    got: Vec<Got>,
+}
+
+/// What one slot received: the sender (`None` if the kernel gave an
+/// address of a family we do not know), the bytes, and — if GRO coalesced
+/// several datagrams — the size of each (the last may be shorter).
+#[derive(Clone, Copy, Debug)]
+struct Got {
+    from: Option<SocketAddr>,
+    len: usize,
+    segment: Option<usize>,
 }
 
 impl Default for RecvBatch {
@@ -48,22 +68,39 @@ impl Default for RecvBatch {
 }
 
 impl RecvBatch {
-    /// Datagram `i` of the last call: its sender (`None` if the kernel
-    /// gave an address of a family we do not know) and its bytes.
-    pub fn get(&self, i: usize) -> (Option<SocketAddr>, &[u8]) {
-        let (from, n) = self.got[i];
-        (from, &self.bufs[i * SLOT..i * SLOT + n])
+    /// The datagrams of the last call, in order, each with its sender
+    /// (`None` if the kernel gave an address of a family we do not know);
+    /// a GRO buffer is cut back into the datagrams it carries.
+    pub fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
+        self.got.iter().enumerate().flat_map(move |(i, g)| {
+            let bytes = &self.bufs[i * SLOT..i * SLOT + g.len];
+            // An empty datagram is one datagram, not none.
+            let seg = g.segment.unwrap_or(g.len).max(1);
+            let whole = std::iter::once(bytes).filter(|b| b.is_empty());
+            whole.chain(bytes.chunks(seg)).map(move |d| (g.from, d))
+        })
     }
 
-    /// Receive up to [`BATCH`] datagrams in one call. `WouldBlock` if none
-    /// waits. Fewer than [`BATCH`] means the socket was drained when the
-    /// kernel looked (nothing more had arrived by the last slot).
+    /// Receive up to [`BATCH`] buffers in one call (each one datagram, or
+    /// with GRO a run of them). `WouldBlock` if none waits. Fewer than
+    /// [`BATCH`] means the socket was drained when the kernel looked
+    /// (nothing more had arrived by the last slot).
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.got.clear();
         imp::recv(socket, &mut self.bufs, &mut self.got)?;
         Ok(self.got.len())
     }
 }
+
+/// Ask the kernel to deliver runs of datagrams from one sender as one
+/// buffer (UDP GRO). Returns whether it will; either way
+/// [`RecvBatch::datagrams`] yields single datagrams.
+pub fn enable_gro(socket: &UdpSocket) -> bool {
+    imp::enable_gro(socket)
+}
+
+/// Whether [`SendBatch::push`] may build GSO runs here.
+pub const GSO: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Datagrams waiting to go out in one call: each payload copied into one
 /// reused arena, so queueing one allocates nothing once the arena has
@@ -72,34 +109,105 @@ impl RecvBatch {
 pub struct SendBatch {
     arena: Vec<u8>,
     items: Vec<Item>,
+    /// The kernel refused a run once (no GSO on that route): single
+    /// datagrams from then on.
+    gso_off: bool,
 }
 
-/// One datagram in a [`SendBatch`].
+/// One message in a [`SendBatch`]: a datagram, or with GSO a run of
+/// datagrams of `segment` bytes each (the last may be shorter) to one
+/// address.
 #[derive(Clone, Copy, Debug)]
 pub struct Item {
     /// Its destination.
     pub to: SocketAddr,
     start: usize,
     len: usize,
+    /// The size of each datagram in the run.
+    segment: usize,
     /// A relay to another member (dropped, not queued, if the socket is
     /// full) rather than a reply to the sender.
     pub relay: bool,
 }
 
+impl Item {
+    /// Whether this message carries several datagrams (GSO).
+    pub fn is_run(&self) -> bool {
+        self.len > self.segment
+    }
+}
+
+/// A GSO run's datagrams are at most this big, so that one never exceeds
+/// an Ethernet path's MTU (1,500 bytes less the IPv6 and UDP headers):
+/// the kernel refuses a segment bigger than the route allows.
+const GSO_MAX_SEGMENT: usize = 1_452;
+
+/// At most this many datagrams in a run (the kernel's `UDP_MAX_SEGMENTS`
+/// was 64 before Linux 6.1) and this many bytes (a UDP payload's limit).
+const GSO_MAX_SEGMENTS: usize = 64;
+const GSO_MAX_BYTES: usize = 65_000;
+
 impl SendBatch {
-    /// Add a datagram. The caller sends the batch when it is full.
+    /// Add a datagram. Where there is GSO, one for the same address, of
+    /// the same size as the run before it (or shorter, ending it), joins
+    /// that run. The caller sends the batch when it is full.
     pub fn push(&mut self, to: SocketAddr, payload: &[u8], relay: bool) {
         let start = self.arena.len();
         self.arena.extend_from_slice(payload);
+        if let Some(last) = self.items.last_mut() {
+            if GSO
+                && !self.gso_off
+                && last.to == to
+                && last.relay == relay
+                && !payload.is_empty()
+                && last.len > 0
+                && payload.len() <= last.segment
+                && last.segment <= GSO_MAX_SEGMENT
+                && last.len % last.segment == 0
+                && last.len / last.segment < GSO_MAX_SEGMENTS
+                && last.len + payload.len() <= GSO_MAX_BYTES
+            {
+                last.len += payload.len();
+                return;
+            }
+        }
         self.items.push(Item {
             to,
             start,
             len: payload.len(),
+            segment: payload.len().max(1),
             relay,
         });
     }
 
-    /// Datagrams in the batch.
+    /// Item `i` cut back into single datagrams (the kernel refused the run:
+    /// no GSO on that route). The items after it move up.
+    fn unbundle(&mut self, i: usize) {
+        let it = self.items[i];
+        let singles: Vec<Item> = (it.start..it.start + it.len)
+            .step_by(it.segment)
+            .map(|start| Item {
+                start,
+                len: it.segment.min(it.start + it.len - start),
+                ..it
+            })
+            .collect();
+        self.items.splice(i..=i, singles);
+    }
+
+    /// How many datagrams item `i` carries (more than one: a GSO run).
+    pub fn count(&self, i: usize) -> usize {
+        let it = self.items[i];
+        it.len.div_ceil(it.segment).max(1)
+    }
+
+    /// The datagrams of item `i` (one, or a run's).
+    pub fn datagrams_of(&self, i: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        let it = self.items[i];
+        self.arena[it.start..it.start + it.len].chunks(it.segment)
+    }
+
+    /// Messages in the batch (a GSO run is one).
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -109,7 +217,7 @@ impl SendBatch {
         self.items.len() >= BATCH
     }
 
-    /// Datagram `i`: where it goes and its payload.
+    /// Message `i`: where it goes and its bytes (a run's, end to end).
     pub fn get(&self, i: usize) -> (Item, &[u8]) {
         let it = self.items[i];
         (it, &self.arena[it.start..it.start + it.len])
@@ -121,12 +229,30 @@ impl SendBatch {
         self.items.clear();
     }
 
-    /// Send datagrams `from..` (at most [`BATCH`]) in one call. Returns
+    /// Send messages `from..` (at most [`BATCH`]) in one call. Returns
     /// how many the kernel took, at least one; an error is the first
-    /// datagram's (`WouldBlock`: the send buffer is full).
-    pub fn send(&self, socket: &UdpSocket, from: usize) -> io::Result<usize> {
+    /// message's (`WouldBlock`: the send buffer is full).
+    ///
+    /// If the kernel refuses a GSO run (`EIO`: the route cannot offload
+    /// it; `EINVAL`: a segment is bigger than the route's MTU allows), the
+    /// run is cut back into single datagrams, GSO is off for this batch
+    /// from then on, and the call is made again.
+    pub fn send(&mut self, socket: &UdpSocket, from: usize) -> io::Result<usize> {
         let upto = self.items.len().min(from + BATCH);
-        imp::send(socket, &self.arena, &self.items[from..upto])
+        match imp::send(socket, &self.arena, &self.items[from..upto]) {
+            Err(e)
+                if self.items[from].is_run()
+                    && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+            {
+                log::debug!(
+                    "udp: the kernel refused a GSO run ({e}); single datagrams from now on"
+                );
+                self.gso_off = true;
+                self.unbundle(from);
+                self.send(socket, from)
+            }
+            r => r,
+        }
     }
 }
 
@@ -139,19 +265,37 @@ mod imp {
 
     use mio::net::UdpSocket;
 
-    use super::{Item, BATCH, SLOT};
+    use super::{Got, Item, BATCH, SLOT};
 
-    pub fn recv(
-        socket: &UdpSocket,
-        bufs: &mut [u8],
-        got: &mut Vec<(Option<SocketAddr>, usize)>,
-    ) -> io::Result<()> {
+    /// Room for one control message carrying an int (UDP_GRO's segment
+    /// size) or a u16 (UDP_SEGMENT's), aligned as a cmsghdr must be.
+    type Cmsg = [u64; 4];
+
+    /// Ask the kernel to hand over GRO runs whole (Linux 5.0 and later).
+    /// `false` where it cannot: datagrams then come one a slot, as before.
+    pub fn enable_gro(socket: &UdpSocket) -> bool {
+        let on: libc::c_int = 1;
+        // SAFETY: a live socket borrowed for the call; the option value is
+        // a c_int on our stack, passed with its size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_GRO,
+                (&on as *const libc::c_int).cast(),
+                mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    }
+
+    pub fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Result<()> {
         // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs
         // for which all-zero bytes are a valid value (null pointers, zero
         // lengths).
         let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
         let mut iovs: [libc::iovec; BATCH] = unsafe { mem::zeroed() };
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { mem::zeroed() };
+        let mut cmsgs: [Cmsg; BATCH] = [[0; 4]; BATCH];
         for (i, slot) in bufs.chunks_exact_mut(SLOT).enumerate().take(BATCH) {
             iovs[i] = libc::iovec {
                 iov_base: slot.as_mut_ptr().cast(),
@@ -162,12 +306,14 @@ mod imp {
             h.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut iovs[i];
             h.msg_iovlen = 1;
+            h.msg_control = cmsgs[i].as_mut_ptr().cast();
+            h.msg_controllen = mem::size_of::<Cmsg>() as _;
         }
-        // SAFETY: every header points at a live slot of SLOT bytes and a
-        // live sockaddr_storage, all borrowed mutably for the whole call
-        // and not touched by us until it returns; the kernel writes at most
-        // iov_len bytes into each slot and msg_namelen into each name. The
-        // socket is nonblocking, so the call returns at once (no timeout).
+        // SAFETY: every header points at a live slot of SLOT bytes, a live
+        // sockaddr_storage and a live control buffer of the size given,
+        // all borrowed mutably for the whole call and not touched by us
+        // until it returns; the kernel writes at most the lengths given.
+        // The socket is nonblocking, so the call returns at once.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -181,9 +327,31 @@ mod imp {
             return Err(io::Error::last_os_error());
         }
         for (h, name) in hdrs.iter().zip(&names).take(n as usize) {
-            got.push((to_socket_addr(name), h.msg_len as usize));
+            got.push(Got {
+                from: to_socket_addr(name),
+                len: h.msg_len as usize,
+                segment: gro_segment(&h.msg_hdr),
+            });
         }
         Ok(())
+    }
+
+    /// The UDP_GRO control message's segment size, if the kernel sent one.
+    fn gro_segment(h: &libc::msghdr) -> Option<usize> {
+        // SAFETY: `h` was filled by recvmmsg: msg_control points at our
+        // live control buffer and msg_controllen says how much of it the
+        // kernel wrote; the CMSG_* macros stay inside that length.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                    let size = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
+                    return (size > 0).then_some(size as usize);
+                }
+                c = libc::CMSG_NXTHDR(h, c);
+            }
+        }
+        None
     }
 
     pub fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
@@ -191,6 +359,7 @@ mod imp {
         let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
         let mut iovs: [libc::iovec; BATCH] = unsafe { mem::zeroed() };
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { mem::zeroed() };
+        let mut cmsgs: [Cmsg; BATCH] = [[0; 4]; BATCH];
         let n = items.len().min(BATCH);
         for (i, it) in items.iter().take(n).enumerate() {
             let payload = &arena[it.start..it.start + it.len];
@@ -204,10 +373,28 @@ mod imp {
             h.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
             h.msg_iov = &mut iovs[i];
             h.msg_iovlen = 1;
+            if it.is_run() {
+                // A run: one UDP_SEGMENT control message with the size of
+                // each datagram; the kernel cuts the buffer at that size.
+                h.msg_control = cmsgs[i].as_mut_ptr().cast();
+                // SAFETY: CMSG_SPACE only computes a size.
+                h.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as _;
+                // SAFETY: msg_control points at our zeroed, aligned buffer
+                // of 32 bytes, more than CMSG_SPACE(2) (24 on 64-bit), so
+                // the header and its two data bytes are inside it.
+                unsafe {
+                    let c = libc::CMSG_FIRSTHDR(h);
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = libc::UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as _;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, it.segment as u16);
+                }
+            }
         }
-        // SAFETY: the first n headers point at payloads inside `arena` and
-        // at addresses in `names`, all alive and unmoved for the whole
-        // call; the kernel only reads them (and writes each msg_len).
+        // SAFETY: the first n headers point at payloads inside `arena`, at
+        // addresses in `names` and at control messages in `cmsgs`, all
+        // alive and unmoved for the whole call; the kernel only reads them
+        // (and writes each msg_len).
         let sent =
             unsafe { libc::sendmmsg(socket.as_raw_fd(), hdrs.as_mut_ptr(), n as libc::c_uint, 0) };
         if sent < 0 {
@@ -283,16 +470,20 @@ mod imp {
 
     use mio::net::UdpSocket;
 
-    use super::{Item, BATCH, SLOT};
+    use super::{Got, Item, BATCH, SLOT};
 
-    pub fn recv(
-        socket: &UdpSocket,
-        bufs: &mut [u8],
-        got: &mut Vec<(Option<SocketAddr>, usize)>,
-    ) -> io::Result<()> {
+    pub fn enable_gro(_socket: &UdpSocket) -> bool {
+        false
+    }
+
+    pub fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Result<()> {
         for slot in bufs.chunks_exact_mut(SLOT).take(BATCH) {
             match socket.recv_from(slot) {
-                Ok((n, from)) => got.push((Some(from), n)),
+                Ok((len, from)) => got.push(Got {
+                    from: Some(from),
+                    len,
+                    segment: None,
+                }),
                 Err(e) if got.is_empty() => return Err(e),
                 Err(_) => break,
             }
@@ -302,6 +493,7 @@ mod imp {
 
     pub fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
         let mut sent = 0;
+        // No GSO here: SendBatch::push is never asked for runs.
         for it in items.iter().take(BATCH) {
             match socket.send_to(&arena[it.start..it.start + it.len], it.to) {
                 Ok(_) => sent += 1,
@@ -317,41 +509,101 @@ mod imp {
 mod tests {
     use super::*;
 
+    /// Send `datagrams` from a to b as one batch; what b receives, one
+    /// entry per datagram, with b's GRO on or off.
+    fn round_trip(host: &str, datagrams: &[Vec<u8>], gro: bool) -> Option<(usize, Vec<Vec<u8>>)> {
+        let a = UdpSocket::bind(host.parse().unwrap()).ok()?; // no IPv6 here: skip
+        let b = UdpSocket::bind(host.parse().unwrap()).unwrap();
+        if gro {
+            enable_gro(&b);
+        }
+        let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let mut out = SendBatch::default();
+        for d in datagrams {
+            out.push(b_addr, d, false);
+        }
+        let messages = out.len();
+        let mut from = 0;
+        while from < out.len() {
+            from += out.send(&a, from).unwrap();
+        }
+        let mut inb = RecvBatch::default();
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while seen.len() < datagrams.len() && std::time::Instant::now() < deadline {
+            match inb.recv(&b) {
+                Ok(_) => {
+                    for (from, bytes) in inb.datagrams() {
+                        assert_eq!(from, Some(a_addr));
+                        seen.push(bytes.to_vec());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        assert!(matches!(inb.recv(&b), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
+        Some((messages, seen))
+    }
+
     #[test]
     fn a_batch_goes_out_and_comes_back_whole_with_addresses() {
+        // Sizes up to the largest datagram, which must arrive whole; an
+        // empty one is a datagram too.
+        let sizes = [0usize, 1, 64, 1500, 9000, 65_000];
+        let datagrams: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![i as u8; n])
+            .collect();
         for host in ["127.0.0.1:0", "[::1]:0"] {
-            let Ok(a) = UdpSocket::bind(host.parse().unwrap()) else {
-                continue; // no IPv6 on this machine
-            };
-            let b = UdpSocket::bind(host.parse().unwrap()).unwrap();
-            let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-            let mut out = SendBatch::default();
-            // Sizes up to the largest datagram, which must arrive whole.
-            let sizes = [0usize, 1, 64, 1500, 9000, 65_000];
-            for (i, &n) in sizes.iter().enumerate() {
-                out.push(b_addr, &vec![i as u8; n], false);
-            }
-            assert_eq!(out.send(&a, 0).unwrap(), sizes.len());
-            let mut inb = RecvBatch::default();
-            let mut seen = Vec::new();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while seen.len() < sizes.len() && std::time::Instant::now() < deadline {
-                match inb.recv(&b) {
-                    Ok(k) => {
-                        for i in 0..k {
-                            let (from, bytes) = inb.get(i);
-                            assert_eq!(from, Some(a_addr));
-                            seen.push(bytes.to_vec());
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                    Err(e) => panic!("recv: {e}"),
+            for gro in [false, true] {
+                if let Some((_, seen)) = round_trip(host, &datagrams, gro) {
+                    assert_eq!(seen, datagrams, "{host}, gro {gro}");
                 }
             }
-            for (i, &n) in sizes.iter().enumerate() {
-                assert_eq!(seen[i], vec![i as u8; n], "datagram {i} of {host}");
-            }
-            assert!(matches!(inb.recv(&b), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
         }
+    }
+
+    #[test]
+    fn runs_to_one_address_go_as_one_message_and_arrive_as_datagrams() {
+        // 40 of 100 bytes, one of 30 (ending that run), 5 of 100 again,
+        // then 70 of 8 bytes: the runs break at 64 datagrams too.
+        let mut datagrams: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 100]).collect();
+        datagrams.push(vec![200; 30]);
+        datagrams.extend((0..5).map(|i| vec![100 + i as u8; 100]));
+        datagrams.extend((0..70).map(|i| vec![i as u8; 8]));
+        for gro in [false, true] {
+            let (messages, seen) = round_trip("127.0.0.1:0", &datagrams, gro).unwrap();
+            assert_eq!(
+                seen, datagrams,
+                "gro {gro}: every datagram, in order, boundaries kept"
+            );
+            if GSO {
+                // 40×100 + 30 | 5×100 + 8 (a shorter one ends a run) |
+                // 64×8 (the most a run holds) | 5×8.
+                assert_eq!(messages, 4, "messages for 116 datagrams");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_run_is_cut_back_into_datagrams() {
+        let mut b = SendBatch::default();
+        let to: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        for i in 0..5u8 {
+            b.push(to, &[i; 10], false);
+        }
+        b.push(to, &[9; 4], false);
+        if !GSO {
+            return;
+        }
+        assert_eq!(b.len(), 1);
+        b.unbundle(0);
+        assert_eq!(b.len(), 6);
+        let back: Vec<Vec<u8>> = (0..6).map(|i| b.get(i).1.to_vec()).collect();
+        let mut want: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10]).collect();
+        want.push(vec![9; 4]);
+        assert_eq!(back, want);
     }
 }
