@@ -5,7 +5,11 @@
 //! datagram is handed to the service whole. Datagrams come in and go out
 //! in batches (`sys/mmsg.rs`): one `recvmmsg` takes up to 32 that wait,
 //! their replies are collected and one `sendmmsg` sends up to 32, so a
-//! busy socket costs a syscall per batch, not two per datagram. A send can
+//! busy socket costs a syscall per batch, not two per datagram. Where the
+//! kernel has UDP GRO and GSO, a run of datagrams from one peer arrives as
+//! one buffer (cut back into datagrams before the service sees them), and
+//! a run of equal-sized replies to one peer leaves as one message: the
+//! kernel's per-datagram work, not only the syscalls, is shared. A send can
 //! fail with `WouldBlock` too — the socket's send buffer is full — and a
 //! reply refused that way is queued, not lost, with WRITABLE interest until
 //! the queue drains. While the queue holds more than `--write-buffer` bytes
@@ -35,7 +39,9 @@ use crate::stats::Counters;
 use crate::sys::mmsg::{self, SendBatch};
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
-/// one socket cannot starve the rest of the loop.
+/// one socket cannot starve the rest of the loop. (Checked before each
+/// receive call, and one call brings at most 32 buffers of at most 64
+/// datagrams each, so a turn may run over by one call's worth.)
 const UDP_BATCH: usize = 256;
 
 /// The ports of the classic small services that answer anything sent to
@@ -314,7 +320,6 @@ impl Server {
                     continue;
                 }
             };
-            budget = budget.saturating_sub(n);
             if n < mmsg::BATCH {
                 // Fewer than asked for: the queue was empty when the kernel
                 // looked, so the socket is drained. As with a short TCP read,
@@ -331,6 +336,9 @@ impl Server {
                 trace!("udp {}: recvmmsg: {n} datagrams", listener.endpoint);
             }
             for (from, bytes) in inb.datagrams() {
+                // The budget counts datagrams, however many one GRO buffer
+                // carried.
+                budget = budget.saturating_sub(1);
                 counters.bytes_in.add(bytes.len() as u64);
                 let Some(peer) = from else {
                     continue;
