@@ -1,4 +1,5 @@
-//! Regression: the steady-state echo path allocates nothing per message.
+//! Regression: the steady-state echo path allocates nothing per message
+//! (TCP) or per datagram (UDP).
 //! A counting global allocator in this test binary (its own process)
 //! counts every allocation while 10,000 request/reply rounds run after a
 //! warm-up; the client side uses only buffers made before the window.
@@ -31,8 +32,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The count is process-wide: one test at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn steady_state_echo_allocates_nothing_per_message() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let srv = serve(
         &["echo=tcp://127.0.0.1:0", "count=tcp://127.0.0.1:0"],
         Options::default(),
@@ -59,4 +64,27 @@ fn steady_state_echo_allocates_nothing_per_message() {
             "{allocs} allocations in 10,000 rounds on {addr}"
         );
     }
+}
+
+#[test]
+fn steady_state_udp_echo_allocates_nothing_per_datagram() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let srv = serve(&["echo=udp://127.0.0.1:0"], Options::default());
+    let u = udp_client();
+    let msg = b"a datagram";
+    let mut reply = [0u8; 64];
+    let mut round = || {
+        u.send_to(msg, srv.addrs[0]).unwrap();
+        let (n, _) = u.recv_from(&mut reply).unwrap();
+        assert_eq!(n, msg.len());
+    };
+    for _ in 0..1000 {
+        round(); // warm-up: the batches' buffers reach their size
+    }
+    let before = ALLOCS.load(Relaxed);
+    for _ in 0..10_000 {
+        round();
+    }
+    let allocs = ALLOCS.load(Relaxed) - before;
+    assert!(allocs < 10, "{allocs} allocations in 10,000 datagrams");
 }
