@@ -232,6 +232,9 @@ impl Workers {
                     if go_rx.recv().is_err() {
                         return Ok(()); // never run
                     }
+                    // A worker that panics stops the others too (the
+                    // guard's drop runs while unwinding).
+                    let _guard = StopAllOnPanic(&control);
                     let r = server.run_loop(poll, false, Some(&control), WorkerCounters(vec![]));
                     if let Err(e) = &r {
                         // One worker down: stop them all rather than serve
@@ -321,6 +324,17 @@ impl Workers {
             eprintln!("{}", counters.line());
         }
         result
+    }
+}
+
+/// Asks every worker to stop if dropped while its thread panics.
+struct StopAllOnPanic<'a>(&'a Control);
+
+impl Drop for StopAllOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.request(Stop::Graceful);
+        }
     }
 }
 
