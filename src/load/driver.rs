@@ -101,6 +101,8 @@ pub(crate) struct Driver<'a> {
     errors: u64,
     messages: u64,
     hist: Histogram<u64>,
+    /// The warm-up's share of the second under way when measuring began.
+    warm_up: Option<Histogram<u64>>,
     scratch: Vec<u8>,
     pattern: Pattern,
     epoch: Instant,
@@ -144,6 +146,7 @@ impl<'a> Driver<'a> {
             errors: 0,
             messages: 0,
             hist: latency_histogram()?,
+            warm_up: None,
             scratch: vec![0; 64 * 1024],
             pattern: Pattern::new(cfg.size),
             epoch: Instant::now(),
@@ -221,6 +224,9 @@ impl<'a> Driver<'a> {
                 self.writes = 0;
                 self.connects = 0;
                 self.hist.reset();
+                // What this second recorded so far was warm-up: the whole
+                // run's histogram leaves it out when the second is added.
+                self.warm_up = Some(self.second.hist.clone());
                 self.connect_hist.reset();
                 if cfg.rate.is_some() && !cfg.idle {
                     self.start_schedule(now);
@@ -477,15 +483,23 @@ impl<'a> Driver<'a> {
                             log::debug!("load: connection {i}: wrong reply byte at offset {off}");
                             return self.lose(i, WRONG_BYTES.into());
                         }
-                        for _ in 0..done {
+                        // Messages started together (one turn's pipeline)
+                        // share a start time: one histogram entry per run.
+                        let mut k = 0;
+                        while k < done {
                             let t0 = c.in_flight.pop_front().unwrap_or(now_ns);
-                            self.messages += 1;
+                            let mut same = 1;
+                            while k + same < done && c.in_flight.front() == Some(&t0) {
+                                c.in_flight.pop_front();
+                                same += 1;
+                            }
                             let lat = now_ns.saturating_sub(t0).max(1);
-                            let _ = self.hist.record(lat);
-                            let _ = self.second.hist.record(lat);
-                            self.second.messages += 1;
-                            completed_any = true;
+                            let _ = self.second.hist.record_n(lat, same as u64);
+                            k += same;
                         }
+                        self.messages += done as u64;
+                        self.second.messages += done as u64;
+                        completed_any |= done > 0;
                         c.received += n as u64;
                     }
                     // A short read: drained (see server/drive.rs, read_once).
@@ -566,6 +580,12 @@ impl<'a> Driver<'a> {
     fn close_second(&mut self) {
         let fresh = Second::new(Histogram::new_from(&self.second.hist));
         let mut done = std::mem::replace(&mut self.second, fresh);
+        // Each latency is recorded once, in its second; the run's histogram
+        // is their sum (less the warm-up).
+        let _ = self.hist.add(&done.hist);
+        if let Some(w) = self.warm_up.take() {
+            let _ = self.hist.subtract(&w);
+        }
         done.errors = self.errors - self.errors_before;
         self.errors_before = self.errors;
         done.open = self.open as u64;

@@ -48,12 +48,13 @@ impl Pattern {
         n: usize,
         mut f: impl FnMut(&[u8], bool) -> bool,
     ) {
-        let size = self.size as u64;
-        let (mut off, end) = (off, off + n as u64);
-        while off < end {
-            let msg = (off / size) as usize;
-            let i = (off % size) as usize;
-            let left = (end - off) as usize;
+        // One division to find where `off` is; then the position moves on
+        // by addition (a 64-bit division per piece cost more than the
+        // copying or comparing it serves).
+        let mut msg = (off / self.size as u64) as usize;
+        let mut i = (off % self.size as u64) as usize;
+        let mut left = n;
+        while left > 0 {
             let piece = if i == self.size - 1 {
                 &b"\n"[..]
             } else {
@@ -61,11 +62,16 @@ impl Pattern {
                 let len = (self.size - 1 - i).min(left);
                 &self.cycle[r + i..r + i + len]
             };
-            let ends = i + piece.len() == self.size;
+            i += piece.len();
+            let ends = i == self.size;
             if !f(piece, ends) {
                 return;
             }
-            off += piece.len() as u64;
+            if ends {
+                i = 0;
+                msg += 1;
+            }
+            left -= piece.len();
         }
     }
 }
