@@ -34,14 +34,6 @@ fn stats_until(err: &mut BufReader<ChildStderr>, done: impl Fn(&str) -> bool) ->
     }
 }
 
-/// The value of `key=` in a stats line.
-fn stat(line: &str, key: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-}
-
 #[test]
 fn sigterm_loses_no_reply_to_a_client_still_sending_and_reading_slowly() {
     let mut srv = spawn_serve(&[
@@ -107,15 +99,7 @@ fn sigterm_loses_no_reply_to_a_client_still_sending_and_reading_slowly() {
     writer.join().unwrap();
     assert_eq!(srv.wait(), 0);
     // ... and every byte the server wrote arrived.
-    let last = stats_until(&mut err, |_| true);
-    let mut last = last;
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap_or(0) > 0 {
-        if line.starts_with("stats:") {
-            last = line.clone();
-        }
-        line.clear();
-    }
+    let last = last_stats_line(&mut err);
     assert_eq!(stat(&last, "bytes_out"), got.len() as u64, "{last}");
 }
 

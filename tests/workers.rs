@@ -210,14 +210,7 @@ fn sigterm_delivers_what_both_workers_owe_and_exits_0() {
     assert_eq!(srv.wait(), 0);
     // The last stats line: every byte the workers wrote arrived, and both
     // workers had clients.
-    let mut last = String::new();
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap_or(0) > 0 {
-        if line.starts_with("stats:") {
-            last = line.clone();
-        }
-        line.clear();
-    }
+    let last = last_stats_line(&mut err);
     assert_eq!(stat(&last, "bytes_out"), total, "{last}");
     let spread = last
         .split_whitespace()
@@ -235,14 +228,6 @@ fn write_in_background_lossy(mut s: std::net::TcpStream, data: Vec<u8>) -> threa
         let _ = s.write_all(&data);
         let _ = s.shutdown(std::net::Shutdown::Write);
     })
-}
-
-/// The value of `key=` in a stats line.
-fn stat(line: &str, key: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
 }
 
 #[test]

@@ -210,3 +210,24 @@ pub fn write_in_background(mut s: TcpStream, data: Vec<u8>) -> thread::JoinHandl
         s
     })
 }
+
+/// The value of `key=` in a `--stats` line.
+pub fn stat(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+/// The last `--stats` line of what is left on a server's stderr (read to
+/// its end: call after the server exited).
+pub fn last_stats_line(err: &mut impl BufRead) -> String {
+    let (mut last, mut line) = (String::new(), String::new());
+    while err.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.starts_with("stats:") {
+            last = line.clone();
+        }
+        line.clear();
+    }
+    last
+}
