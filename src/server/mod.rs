@@ -432,7 +432,10 @@ impl Server {
                         continue;
                     };
                     for sig in pipe.pending() {
-                        let again = self.is_stopping();
+                        let again = match control {
+                            Some(c) => c.requested() != Stop::No,
+                            None => self.is_stopping(),
+                        };
                         match control {
                             // Every worker, this one included, hears it
                             // through the control below.

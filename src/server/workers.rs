@@ -28,7 +28,7 @@
 //! [`Service::shared_state`]: crate::service::Service::shared_state
 
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
@@ -310,6 +310,27 @@ impl Workers {
         let mut result = first.run_loop(poll, true, Some(&control), counters.clone());
         if result.is_err() {
             control.request(Stop::Graceful);
+        }
+        // The first worker is done; the others may still be delivering
+        // what they owe. A signal now still means what it always does: a
+        // second one (the first started all this) closes everything.
+        let signalled = Arc::new(AtomicBool::new(false));
+        let hooks: Vec<_> = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]
+            .into_iter()
+            .filter_map(|sig| signal_hook::flag::register(sig, Arc::clone(&signalled)).ok())
+            .collect();
+        while !threads.iter().all(|t| t.is_finished()) {
+            if signalled.swap(false, Ordering::Relaxed) {
+                control.request(if control.requested() == Stop::No {
+                    Stop::Graceful
+                } else {
+                    Stop::Now
+                });
+            }
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for id in hooks {
+            signal_hook::low_level::unregister(id);
         }
         for (k, t) in threads.into_iter().enumerate() {
             let r = t
