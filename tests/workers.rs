@@ -258,3 +258,42 @@ fn a_udp_peer_is_answered_by_one_worker() {
     stopper.stop();
     thread.join().unwrap();
 }
+
+#[test]
+fn workers_never_join_another_servers_port() {
+    // SO_REUSEPORT would let a second `serve --workers 2` on the same port
+    // join the first one's group and silently take half its clients. It
+    // must fail as a plain bind would: address in use, exit 1.
+    let first = spawn_serve(&[
+        "--listen",
+        "echo=tcp://127.0.0.1:0",
+        "--listen",
+        "echo=udp://127.0.0.1:0",
+        "--workers",
+        "2",
+    ]);
+    for (i, proto) in ["tcp", "udp"].iter().enumerate() {
+        let spec = format!("echo={proto}://{}", first.addrs[i]);
+        let mut second = bin()
+            .args(["serve", "--listen", &spec, "--workers", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let end = std::time::Instant::now() + WAIT;
+        while second.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > end {
+                let _ = second.kill();
+                panic!("{spec}: the second server bound the first one's port and serves");
+            }
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = second.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{spec}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("in use") && err.contains(&first.addrs[i].to_string()),
+            "{spec}: {err}"
+        );
+    }
+}
