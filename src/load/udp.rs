@@ -48,19 +48,22 @@ fn carried(seq: u64, size: usize) -> u64 {
     }
 }
 
+/// The alphabet repeated, long enough that the letters of a datagram of
+/// `size` bytes are one slice of it from any starting letter.
+fn letters(size: usize) -> Vec<u8> {
+    (b'A'..=b'Z').cycle().take(size + 26).collect()
+}
+
 /// Datagram `seq` of `size` bytes: the sequence's low hex digits (as many
-/// as fit, up to 16), then letters.
-fn datagram(seq: u64, size: usize, out: &mut Vec<u8>) {
+/// as fit, up to 16), then letters (byte `i` is letter `(seq + i) % 26`),
+/// copied from `letters` in one piece.
+fn datagram(seq: u64, size: usize, letters: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let w = width(size);
     out.clear();
-    for i in 0..size {
-        out.push(if i < w {
-            HEX[((seq >> (4 * (w - 1 - i))) & 0xF) as usize]
-        } else {
-            b'A' + ((seq as usize + i) % 26) as u8
-        });
-    }
+    out.extend((0..w).map(|i| HEX[((seq >> (4 * (w - 1 - i))) & 0xF) as usize]));
+    let first = ((seq % 26) as usize + w) % 26;
+    out.extend_from_slice(&letters[first..first + size - w]);
 }
 
 /// The (carried part of the) sequence number a datagram says.
@@ -114,6 +117,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
     let mut inb = RecvBatch::default();
     let mut batch = SendBatch::default();
     let mut out = Vec::with_capacity(cfg.size);
+    let letters = letters(cfg.size);
     let mut events = Events::with_capacity(1024);
     let epoch = Instant::now();
     let end = epoch + cfg.duration;
@@ -136,7 +140,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
             // Everything this socket may start goes out in one sendmmsg.
             let room = cfg.pipeline.saturating_sub(s.in_flight.len());
             for k in 0..room.min(mmsg::BATCH) as u64 {
-                datagram(s.next_seq + k, cfg.size, &mut out);
+                datagram(s.next_seq + k, cfg.size, &letters, &mut out);
                 batch.push(s.target, &out, false);
             }
             let mut from = 0;
@@ -170,6 +174,9 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
         }
         if now >= next_second {
             let done = std::mem::replace(&mut second, Second::new(Histogram::new_from(&hist)));
+            // Each latency is recorded once, in its second; the run's
+            // histogram is their sum.
+            let _ = hist.add(&done.hist);
             timeline.push(done);
             if let Progress::Shared(slots, t) = &progress {
                 slots[*t].set(cfg.conns, 0, messages, errors);
@@ -214,6 +221,9 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                     }
                 };
                 let t = ns(Instant::now());
+                // Datagrams sent together (one sendmmsg) share a start
+                // time: one histogram entry per run of equal latencies.
+                let mut run = (0u64, 0u64);
                 for (_, got) in inb.datagrams() {
                     let Some(seq) = seq_of(got) else {
                         errors += 1;
@@ -228,7 +238,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                         continue; // late (already counted lost) or duplicated
                     };
                     let (full, _) = s.in_flight[pos];
-                    datagram(full, cfg.size, &mut out);
+                    datagram(full, cfg.size, &letters, &mut out);
                     if got != &out[..] {
                         errors += 1;
                         *failures.entry(WRONG_BYTES.into()).or_default() += 1;
@@ -236,10 +246,16 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
                     }
                     let (_, t0) = s.in_flight.remove(pos).unwrap_or((full, 0));
                     let lat = t.saturating_sub(t0).max(1);
-                    let _ = hist.record(lat);
-                    let _ = second.hist.record(lat);
+                    if lat != run.0 && run.1 > 0 {
+                        let _ = second.hist.record_n(run.0, run.1);
+                        run.1 = 0;
+                    }
+                    run = (lat, run.1 + 1);
                     second.messages += 1;
                     messages += 1;
+                }
+                if run.1 > 0 {
+                    let _ = second.hist.record_n(run.0, run.1);
                 }
                 if k < mmsg::BATCH {
                     // Fewer than asked for: drained when the kernel looked;
@@ -255,6 +271,7 @@ pub(crate) fn run(cfg: &LoadConfig, first: usize, progress: Progress) -> io::Res
     let elapsed = epoch
         .elapsed()
         .min(cfg.duration.max(Duration::from_millis(1)));
+    let _ = hist.add(&second.hist);
     timeline.push(second);
     if messages == 0 && errors == 0 {
         *failures.entry(no_reply(cfg)).or_default() += 1;
@@ -290,8 +307,16 @@ mod tests {
     #[test]
     fn a_datagram_says_its_sequence_and_is_upper_safe() {
         let mut d = Vec::new();
-        for (seq, size) in [(0, 64), (0xABCDEF, 20), (7, 5), (u64::MAX, 16)] {
-            datagram(seq, size, &mut d);
+        for (seq, size) in [(0, 64), (0xABCDEF, 20), (7, 5), (u64::MAX, 16), (25, 100)] {
+            datagram(seq, size, &letters(size), &mut d);
+            // Byte i past the digits is letter (seq + i) % 26.
+            for (i, &b) in d.iter().enumerate().skip(width(size)) {
+                assert_eq!(
+                    b,
+                    b'A' + ((seq % 26 + i as u64) % 26) as u8,
+                    "seq {seq} size {size} byte {i}"
+                );
+            }
             assert_eq!(d.len(), size);
             assert_eq!(d, d.to_ascii_uppercase(), "upper returns it unchanged");
             assert_eq!(seq_of(&d), Some(carried(seq, size)));
