@@ -24,8 +24,9 @@
 //! `progress.rs` (the progress line, one loop or several), `udp.rs` (the
 //! UDP driver),
 //! `source.rs` (source addresses and connecting), `driver.rs` (the poll
-//! loop that drives the connections), `report.rs` (the summary, table and
-//! JSON).
+//! loop that drives the connections' traffic) with `driver/connect.rs`
+//! (a connection's life: connect, time out, lose, replace), `report.rs`
+//! (the summary, table and JSON).
 
 mod driver;
 mod pattern;
