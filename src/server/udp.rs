@@ -148,7 +148,8 @@ impl UdpSide {
         }
     }
 
-    /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] datagrams.
+    /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] messages (a GSO
+    /// run of datagrams to one peer is one message).
     fn send_batch(&mut self, batch: &mut SendBatch, counters: &Counters) {
         let socket = &self.socket;
         deliver(
@@ -215,11 +216,12 @@ impl UdpSide {
 
 /// Send every datagram in `batch` through `send` (a `sendmmsg`: given the
 /// batch and the first index to send, it returns how many went, at least
-/// one, or the first one's error), then empty the batch. A datagram the
+/// one, or the first one's error), then empty the batch. A message the
 /// kernel refuses with `WouldBlock` — and every one after it — is queued
-/// if it is a reply and dropped and counted if it is a relay: the loop
-/// never waits for the send buffer. Any other error (`EMSGSIZE`,
-/// `EHOSTUNREACH` …) is that one datagram's: it is dropped, the rest go.
+/// datagram by datagram if it holds replies, and dropped and counted if it
+/// holds relays: the loop never waits for the send buffer (WRITABLE brings
+/// it back to the queue). Any other error (`EMSGSIZE`, `EHOSTUNREACH` …) is
+/// that one message's: it is dropped, the rest go.
 fn deliver(
     batch: &mut SendBatch,
     unsent: &mut Unsent,
