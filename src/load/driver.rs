@@ -302,3 +302,6 @@ impl<'a, P: Protocol> Driver<'a, P> {
             .into_report(self.cfg, now, conns, silence, None)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -158,19 +158,21 @@ impl<P: Protocol> Driver<'_, P> {
                 broken = Some("more reply bytes than were sent".to_string());
                 break;
             }
-            let (len, complete) = match self.proto.reply(conn, c.replied, c.received, &buf[pos..]) {
-                Verdict::Ok(len) => (len, true),
-                Verdict::Error { len, why } => {
-                    let target = &self.cfg.endpoints[conn % self.cfg.endpoints.len()];
-                    self.measure.error(&why, target);
-                    (len, true)
-                }
-                Verdict::Partial(len) => (len, false),
-                Verdict::Broken(why) => {
-                    broken = Some(why);
-                    break;
-                }
-            };
+            // (bytes, whether they complete a reply, whether it was right)
+            let (len, complete, right) =
+                match self.proto.reply(conn, c.replied, c.received, &buf[pos..]) {
+                    Verdict::Ok(len) => (len, true, true),
+                    Verdict::Error { len, why } => {
+                        let target = &self.cfg.endpoints[conn % self.cfg.endpoints.len()];
+                        self.measure.error(&why, target);
+                        (len, true, false)
+                    }
+                    Verdict::Partial(len) => (len, false, false),
+                    Verdict::Broken(why) => {
+                        broken = Some(why);
+                        break;
+                    }
+                };
             pos += len;
             c.received += len as u64;
             if !complete {
@@ -182,6 +184,9 @@ impl<P: Protocol> Driver<'_, P> {
             }
             c.replied += 1;
             let (due, sent) = c.in_flight.pop_front().unwrap_or((now_ns, now_ns));
+            if !right {
+                continue; // an error, not a message: its time is not timed
+            }
             if (due, sent) != (run.0, run.1) && run.2 > 0 {
                 self.measure.replies(run.0, run.1, now_ns, run.2);
                 run.2 = 0;
