@@ -91,7 +91,7 @@ pub fn send_tcp(
                 .map_err(|e| format!("{ep}: {e}"))?
             {
                 Reply::Frame(reply) => {
-                    if replies.answered < sent {
+                    if replies.answered + 1 < sent {
                         // The answer to an earlier line that timed out.
                         replies.answered += 1;
                         report_late(replies.answered, &reply);
