@@ -9,7 +9,10 @@
 //! this rung obeys (and sockloop obeys, in src/server/): readiness is
 //! edge-triggered — reported once — so each socket is drained until
 //! `WouldBlock`; what a write could not send waits in a queue, with
-//! WRITABLE interest only while it does. Missing here, and in sockloop:
+//! WRITABLE interest only while it does. A client that half-closes
+//! (`shutdown(SHUT_WR)`: "no more from me") still gets every reply it is
+//! owed: its connection is closed only once the queue is empty. Missing
+//! here, and in sockloop:
 //! framing of more than lines, backpressure, timeouts, limits, fairness,
 //! shutdown — the rest of the ladder is `sockloop serve`.
 
@@ -26,6 +29,8 @@ struct Conn {
     line: Vec<u8>,
     /// Replies the kernel has not taken yet.
     out: Vec<u8>,
+    /// The client sent FIN: nothing more to read, replies still owed.
+    peer_closed: bool,
 }
 
 fn main() -> io::Result<()> {
@@ -59,6 +64,7 @@ fn main() -> io::Result<()> {
                                     stream,
                                     line: Vec::new(),
                                     out: Vec::new(),
+                                    peer_closed: false,
                                 },
                             );
                         }
@@ -74,11 +80,11 @@ fn main() -> io::Result<()> {
             };
             let mut done = false;
             // Read until WouldBlock (or EOF).
-            loop {
+            while !c.peer_closed {
                 match c.stream.read(&mut buf) {
                     Ok(0) => {
-                        done = true;
-                        break;
+                        // FIN: the client is done sending, not reading.
+                        c.peer_closed = true;
                     }
                     Ok(n) => {
                         c.line.extend_from_slice(&buf[..n]);
@@ -108,18 +114,20 @@ fn main() -> io::Result<()> {
                     }
                 }
             }
-            if done {
+            // Closed by the client, and every reply delivered: the end.
+            if done || (c.peer_closed && c.out.is_empty()) {
                 closed += 1;
                 if let Some(mut c) = conns.remove(&token) {
                     poll.registry().deregister(&mut c.stream)?;
                 }
                 continue;
             }
-            // WRITABLE only while something waits to be written.
-            let want = if c.out.is_empty() {
-                Interest::READABLE
-            } else {
-                Interest::READABLE | Interest::WRITABLE
+            // WRITABLE only while something waits to be written; READABLE
+            // until the client's FIN.
+            let want = match (c.peer_closed, c.out.is_empty()) {
+                (false, true) => Interest::READABLE,
+                (false, false) => Interest::READABLE | Interest::WRITABLE,
+                (true, _) => Interest::WRITABLE,
             };
             poll.registry().reregister(&mut c.stream, token, want)?;
         }
