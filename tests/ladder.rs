@@ -26,8 +26,13 @@ fn example(name: &str) -> PathBuf {
 
 /// Start rung `name` for `clients` clients; its address.
 fn start(name: &str, clients: usize) -> (std::process::Child, String) {
+    start_with(name, clients, &[])
+}
+
+fn start_with(name: &str, clients: usize, flags: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(example(name))
         .args(["0", "--clients", &clients.to_string()])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -140,4 +145,57 @@ fn rung_3_delivers_every_owed_reply_after_a_half_close() {
     assert_eq!(got.len(), expected.len(), "bytes back");
     assert!(got == expected.as_bytes(), "replies differ");
     exits_ok("ladder3_mio", &mut child);
+}
+
+/// The walkthrough's experiment: a loop that reads once per event (rung 3
+/// with `--read-once`) answers the first 4 KiB of a 10 KB burst and then
+/// stalls, since no new edge comes for bytes already waiting; the next
+/// bytes the client sends bring one more read. The same burst against
+/// the rung as written is answered whole.
+#[test]
+fn rung_3_reading_once_per_event_stalls_and_reading_to_wouldblock_does_not() {
+    let burst: Vec<u8> = (0..100)
+        .flat_map(|_| [b'x'; 99].into_iter().chain([b'\n']))
+        .collect();
+    for (flags, stalls) in [(&[][..], false), (&["--read-once"][..], true)] {
+        let (mut child, addr) = start_with("ladder3_mio", 1, flags);
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.write_all(&burst).unwrap();
+        // Everything that comes back before the loop goes quiet.
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = c.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+            if got.len() == burst.len() {
+                break;
+            }
+        }
+        if stalls {
+            assert!(got.len() <= 4096, "{flags:?}: {} bytes back", got.len());
+            assert!(
+                !got.is_empty(),
+                "{flags:?}: not even the first read answered"
+            );
+            // A new edge: one more read's worth comes back.
+            c.write_all(b"poke\n").unwrap();
+            let before = got.len();
+            c.set_read_timeout(Some(WAIT)).unwrap();
+            let n = c.read(&mut chunk).unwrap();
+            assert!(
+                n > 0 && before + n > 4096,
+                "{flags:?}: the poke brought {n} bytes"
+            );
+        } else {
+            assert_eq!(got.len(), burst.len(), "{flags:?}");
+        }
+        c.shutdown(Shutdown::Both).unwrap();
+        drop(c);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

@@ -20,6 +20,10 @@ enum ChatEvent {
     RoomEnded(Result<(), String>),
 }
 
+/// Sends one typed line to the room (TCP: framed with `\n`; UDP: as a
+/// datagram).
+type SendLine = Box<dyn FnMut(&[u8]) -> io::Result<()>>;
+
 /// Typed lines, read on a thread of their own so that the room ending can
 /// be noticed while the user is not typing.
 fn read_typed_lines(events: mpsc::Sender<ChatEvent>) {
@@ -49,7 +53,7 @@ pub fn chat(args: &ChatArgs) -> Result<ExitCode, String> {
     let ep = args.endpoint;
     let (tx, events) = mpsc::channel::<ChatEvent>();
     let room_tx = tx.clone();
-    let mut send: Box<dyn FnMut(&[u8]) -> io::Result<()>>;
+    let mut send: SendLine;
     let leave: Box<dyn FnOnce()>;
     match ep.proto {
         Proto::Tcp => {

@@ -127,14 +127,9 @@ pub fn send_tcp(
     // server closes, so nothing unread is left to turn our close into a
     // reset.
     let _ = stream.shutdown(Shutdown::Write);
-    loop {
-        match replies.next_reply(&mut stream) {
-            Ok(Reply::Frame(reply)) => {
-                replies.answered += 1;
-                report_late(replies.answered, &reply);
-            }
-            Ok(Reply::Eof) | Ok(Reply::TimedOut) | Err(_) => break,
-        }
+    while let Ok(Reply::Frame(reply)) = replies.next_reply(&mut stream) {
+        replies.answered += 1;
+        report_late(replies.answered, &reply);
     }
     Ok(lost)
 }
