@@ -76,8 +76,8 @@ fn shell_words(line: &str) -> Vec<String> {
 }
 
 /// The page's Python files, written to a directory of their own.
-fn python_files() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sockloop-textbook-{}", std::process::id()));
+fn python_files(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sockloop-textbook-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for block in blocks("python") {
         let name = block[0]
@@ -204,7 +204,7 @@ fn start_server() -> (Child_, HashMap<String, String>) {
 #[test]
 fn every_command_on_the_textbook_page_prints_what_it_shows() {
     let (_srv, real) = start_server();
-    let dir = python_files();
+    let dir = python_files("commands");
     let mut played = 0;
     let mut by_python = 0;
     for block in blocks("console")
@@ -294,7 +294,7 @@ fn every_command_on_the_textbook_page_prints_what_it_shows() {
 #[test]
 fn the_textbook_udp_chat_client_hears_the_room() {
     let (_srv, real) = start_server();
-    let dir = python_files();
+    let dir = python_files("chat");
     let room = real["udp://127.0.0.1:7321"]
         .strip_prefix("udp://")
         .unwrap()
