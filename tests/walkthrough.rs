@@ -158,7 +158,7 @@ fn every_log_line_on_the_walkthrough_is_one_the_programs_print() {
     let mut printed: HashSet<String> = srv.stderr().lines().map(normal).collect();
 
     // Rung 3: its --trace lines, and the stall.
-    let (mut rung, port) = ladder3(&["--trace"]);
+    let (rung, port) = ladder3(&["--trace"]);
     send(&format!("tcp://127.0.0.1:{port}"), "hello\n");
     let out = rung.wait_with_output().unwrap();
     printed.extend(String::from_utf8_lossy(&out.stderr).lines().map(normal));
