@@ -6,15 +6,23 @@
 //!   sockloop send tcp://127.0.0.1:12000              # in a second terminal: type lines
 //!   sockloop send tcp://127.0.0.1:12000              # a third: it waits...
 //!
-//! Watch: the third client gets no answer until the second one ends (Ctrl-D).
-//! `accept` and `read` block: while the server waits on one client's
-//! `read`, it cannot `accept` another. That is the problem the next rungs
-//! solve. `--clients N` stops after N clients; port 0 asks for a free port.
+//! Watch: the third client gets no answer until the second one ends
+//! (Ctrl-D). `accept` and `read` block: while the server waits on one
+//! client's `read`, it cannot `accept` another. The third `send` gives up
+//! on its first line after `--timeout` (5 s: `error: no reply within 5s`);
+//! when the server gets to it at last, that answer is printed as
+//! `late reply to line 1 ...` on stderr, and each later line gets its own.
+//! That is the problem the next rungs solve. `--clients N` stops after N
+//! clients; port 0 asks for a free port.
+//!
+//! One client's failure is that client's, not the server's: a connection
+//! reset (the client vanished, or closed with unread data) ends that
+//! client, and the server goes on to the next.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 
-fn main() -> std::io::Result<()> {
+fn main() -> io::Result<()> {
     let (port, clients) = ladder_args();
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     println!("listening on {}", listener.local_addr()?);
@@ -23,17 +31,32 @@ fn main() -> std::io::Result<()> {
             break;
         }
         // Blocks until a client connects.
-        let (stream, peer) = listener.accept()?;
+        let (stream, peer) = match listener.accept() {
+            Ok(c) => c,
+            // A connection that died in the backlog, say: not ours to die of.
+            Err(e) => {
+                eprintln!("accept: {e}; waiting for the next client");
+                continue;
+            }
+        };
         eprintln!("serving {peer}; anyone else waits in the backlog");
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut out = stream;
-        let mut line = String::new();
-        // Blocks until the client sends a line (or closes: 0 bytes).
-        while reader.read_line(&mut line)? > 0 {
-            out.write_all(line.to_uppercase().as_bytes())?;
-            line.clear();
+        match serve_one(stream) {
+            Ok(()) => eprintln!("{peer} closed"),
+            Err(e) => eprintln!("{peer}: {e}; on to the next client"),
         }
-        eprintln!("{peer} closed");
+    }
+    Ok(())
+}
+
+/// One client, until it closes (or fails).
+fn serve_one(stream: TcpStream) -> io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    let mut line = String::new();
+    // Blocks until the client sends a line (or closes: 0 bytes).
+    while reader.read_line(&mut line)? > 0 {
+        out.write_all(line.to_uppercase().as_bytes())?;
+        line.clear();
     }
     Ok(())
 }

@@ -5,11 +5,22 @@
 //!   cargo run --release --example ladder3_mio        # listens on 127.0.0.1:12000
 //!   sockloop send tcp://127.0.0.1:12000               # several terminals at once
 //!
+//! Two flags for study (docs/walkthrough.md, "Try them"):
+//!   --trace      print every read and write, and each `WouldBlock`, on stderr
+//!   --read-once  break the rule below on purpose: one read per event. A
+//!                client that sends more than one read's worth (4 KiB) at
+//!                once gets the answers to the first 4 KiB, then nothing:
+//!                the rest waits in the kernel, and no event will come for
+//!                it until the client sends again (the edge-triggered stall).
+//!
 //! Watch: all clients at once, and 0 % CPU while nobody types. The rules
 //! this rung obeys (and sockloop obeys, in src/server/): readiness is
 //! edge-triggered — reported once — so each socket is drained until
 //! `WouldBlock`; what a write could not send waits in a queue, with
-//! WRITABLE interest only while it does. Missing here, and in sockloop:
+//! WRITABLE interest only while it does. A client that half-closes
+//! (`shutdown(SHUT_WR)`: "no more from me") still gets every reply it is
+//! owed: its connection is closed only once the queue is empty. Missing
+//! here, and in sockloop:
 //! framing of more than lines, backpressure, timeouts, limits, fairness,
 //! shutdown — the rest of the ladder is `sockloop serve`.
 
@@ -26,6 +37,10 @@ struct Conn {
     line: Vec<u8>,
     /// Replies the kernel has not taken yet.
     out: Vec<u8>,
+    /// The client sent FIN: nothing more to read, replies still owed.
+    peer_closed: bool,
+    /// What the poll watches for now.
+    interest: Interest,
 }
 
 fn main() -> io::Result<()> {
@@ -40,6 +55,8 @@ fn main() -> io::Result<()> {
     let mut closed = 0;
     let mut events = Events::with_capacity(128);
     let mut buf = [0u8; 4096];
+    let trace = std::env::args().any(|a| a == "--trace");
+    let read_once = std::env::args().any(|a| a == "--read-once");
     while clients.map_or(true, |n| closed < n) {
         // Sleep until something is ready.
         poll.poll(&mut events, None)?;
@@ -59,6 +76,8 @@ fn main() -> io::Result<()> {
                                     stream,
                                     line: Vec::new(),
                                     out: Vec::new(),
+                                    peer_closed: false,
+                                    interest: Interest::READABLE,
                                 },
                             );
                         }
@@ -74,21 +93,35 @@ fn main() -> io::Result<()> {
             };
             let mut done = false;
             // Read until WouldBlock (or EOF).
-            loop {
+            while !c.peer_closed {
                 match c.stream.read(&mut buf) {
                     Ok(0) => {
-                        done = true;
-                        break;
+                        // FIN: the client is done sending, not reading.
+                        if trace {
+                            eprintln!("{token:?}: read 0 bytes: EOF");
+                        }
+                        c.peer_closed = true;
                     }
                     Ok(n) => {
+                        if trace {
+                            eprintln!("{token:?}: read {n} bytes");
+                        }
                         c.line.extend_from_slice(&buf[..n]);
                         while let Some(nl) = c.line.iter().position(|&b| b == b'\n') {
                             let up = String::from_utf8_lossy(&c.line[..=nl]).to_uppercase();
                             c.out.extend_from_slice(up.as_bytes());
                             c.line.drain(..=nl);
                         }
+                        if read_once {
+                            break; // the mistake, on purpose
+                        }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if trace {
+                            eprintln!("{token:?}: read: WouldBlock (drained)");
+                        }
+                        break;
+                    }
                     Err(_) => {
                         done = true;
                         break;
@@ -100,28 +133,44 @@ fn main() -> io::Result<()> {
                 match c.stream.write(&c.out) {
                     Ok(n) => {
                         c.out.drain(..n);
+                        if trace {
+                            eprintln!("{token:?}: wrote {n} bytes, {} pending", c.out.len());
+                        }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if trace {
+                            eprintln!("{token:?}: write: WouldBlock");
+                        }
+                        break;
+                    }
                     Err(_) => {
                         done = true;
                         break;
                     }
                 }
             }
-            if done {
+            // Closed by the client, and every reply delivered: the end.
+            if done || (c.peer_closed && c.out.is_empty()) {
                 closed += 1;
                 if let Some(mut c) = conns.remove(&token) {
                     poll.registry().deregister(&mut c.stream)?;
                 }
                 continue;
             }
-            // WRITABLE only while something waits to be written.
-            let want = if c.out.is_empty() {
-                Interest::READABLE
-            } else {
-                Interest::READABLE | Interest::WRITABLE
+            // WRITABLE only while something waits to be written; READABLE
+            // until the client's FIN.
+            let want = match (c.peer_closed, c.out.is_empty()) {
+                (false, true) => Interest::READABLE,
+                (false, false) => Interest::READABLE | Interest::WRITABLE,
+                (true, _) => Interest::WRITABLE,
             };
-            poll.registry().reregister(&mut c.stream, token, want)?;
+            // Only on a change: an epoll_ctl per event would cost a syscall
+            // each time (and re-arm the edge, hiding the stall that
+            // `--read-once` shows).
+            if want != c.interest {
+                poll.registry().reregister(&mut c.stream, token, want)?;
+                c.interest = want;
+            }
         }
     }
     Ok(())

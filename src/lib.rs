@@ -52,7 +52,7 @@ pub mod service;
 pub mod stats;
 pub(crate) mod sys;
 
-pub use addr::{Endpoint, ListenSpec, Proto};
+pub use addr::{AddrError, Endpoint, ListenSpec, Proto};
 pub use framing::Framing;
 pub use options::Options;
 pub use server::{Builder, Nested, Server, Stopper, WorkerCounters, Workers};

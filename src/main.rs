@@ -28,11 +28,15 @@ RUST_LOG=trace adds mio's own lines. The wire contract: docs/protocol.md.";
 const SERVE_EXAMPLES: &str = "\
 Examples:
   sockloop serve                                  # upper on tcp and udp 127.0.0.1:12000
-  sockloop serve --listen echo=tcp://127.0.0.1:7000 --listen count=tcp://[::1]:7001
+  sockloop serve --listen echo=tcp://127.0.0.1:7000 --listen 'count=tcp://[::1]:7001'
   sockloop serve --listen chat=tcp://0.0.0.0:7002 --slow-timeout 5 --stats 10
-  sockloop serve --listen count=tcp://127.0.0.1:7003?framing=len32
+  sockloop serve --listen 'count=tcp://127.0.0.1:7003?framing=len32'
   sockloop serve --listen echo=tcp://0.0.0.0:7000 --workers 4   # four loops, one port
-Stop it with Ctrl-C (SIGINT) or SIGTERM: owed replies are delivered for up to --grace seconds.";
+  sockloop serve --listen echo=tcp://127.0.0.1:0  # port 0: any free port, printed
+Quote an address with [ ] or ? in it: zsh, and bash on a match, would expand it.
+It runs until Ctrl-C (SIGINT) or SIGTERM: owed replies are delivered for up to --grace seconds.
+`Address already in use`: another server (another sockloop?) has that port;
+stop it, or use another port, or port 0.";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -40,6 +44,8 @@ Examples:
   printf 'mississippi\\n' | sockloop send tcp://127.0.0.1:7001
   printf 'ping\\n' | sockloop send udp://127.0.0.1:12000 --timeout 0.5
 It ends at the end of input, once every reply has come (or timed out).
+A reply that comes after its --timeout answers its own line: it is shown on
+stderr as `late reply to line N ...`, never as the reply to a later line.
 A server that answers a line with `ERR ...` and closes makes send exit 1.";
 
 const CHAT_EXAMPLES: &str = "\
@@ -47,7 +53,8 @@ Examples:
   sockloop chat tcp://127.0.0.1:7002
   sockloop chat udp://127.0.0.1:7004
 Type lines to send them; the room's lines appear as they come. Leave with
-Ctrl-D (end of input; over UDP this sends /leave) or Ctrl-C.";
+Ctrl-D (end of input; over UDP this sends /leave) or Ctrl-C. If the server
+closes the connection, chat says so and exits 1.";
 
 const LOAD_EXAMPLES: &str = "\
 Examples:
@@ -55,7 +62,10 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 50 --pipeline 16 --size 512 --json
   sockloop load tcp://127.0.0.1:7000 --conns 1000 --rate 20000
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
-Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
+  sockloop load udp://127.0.0.1:7000 --conns 8 --pipeline 4 --duration 5   # 8 UDP sockets
+Point it at an echo (or upper) listener. Stop early with Ctrl-C.
+Over udp:// each of --conns is a socket, not a connection; options marked
+(tcp:// only) are usage errors with udp:// targets.";
 
 #[derive(Parser)]
 #[command(
@@ -84,8 +94,8 @@ enum Command {
         #[arg(long, value_name = "FRAMING", default_value = "line",
               value_parser = PossibleValuesParser::new(["raw", "line", "len32"]).try_map(|s| s.parse::<Framing>()))]
         framing: Framing,
-        /// Seconds to wait for each reply.
-        #[arg(long, value_name = "SECS", default_value = "5", value_parser = secs_duration, allow_negative_numbers = true)]
+        /// Seconds to wait for each reply (above 0).
+        #[arg(long, value_name = "SECS", default_value = "5", value_parser = positive_secs_duration, allow_negative_numbers = true)]
         timeout: Duration,
     },
     /// Join a chat room: typed lines are sent, the room's lines printed.
@@ -106,24 +116,27 @@ struct ServeArgs {
     /// Default: upper=tcp://127.0.0.1:12000 and upper=udp://127.0.0.1:12000.
     #[arg(long = "listen", value_name = "SPEC", value_parser = listen_spec)]
     listen: Vec<ListenSpec>,
+    /// A listener typed without --listen: caught to say so (see `serve`).
+    #[arg(hide = true, value_name = "SPEC")]
+    stray: Vec<String>,
     /// Connections past this are closed right after accept (at least 1).
-    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNS, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = defaults::MAX_CONNS, value_parser = at_least_one, allow_negative_numbers = true)]
     max_conns: usize,
     /// Close a TCP connection idle this many seconds (0 = never).
     #[arg(long, value_name = "SECS", default_value_t = defaults::IDLE_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
     idle_timeout: f64,
     /// Longest frame accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_FRAME as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::MAX_FRAME as u32, value_parser = |s: &str| whole_in(s, 1u32, u32::MAX), allow_negative_numbers = true)]
     max_frame: u32,
     /// Unsent reply bytes per connection above which reading pauses (and,
     /// for chat, the room pauses).
-    #[arg(long, value_name = "BYTES", default_value_t = defaults::WRITE_BUFFER)]
+    #[arg(long, value_name = "BYTES", default_value_t = defaults::WRITE_BUFFER, value_parser = |s: &str| whole_in(s, 0usize, usize::MAX), allow_negative_numbers = true)]
     write_buffer: usize,
     /// Drop a UDP chat member silent this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = defaults::UDP_MEMBER_TTL_SECS, value_parser = secs, allow_negative_numbers = true)]
     udp_member_ttl: f64,
     /// Most members of a UDP chat room (at least 1).
-    #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS, value_parser = at_least_one, allow_negative_numbers = true)]
     udp_max_members: usize,
     /// Disconnect a chat member that stays above --write-buffer this many
     /// seconds (the room waits for it until then).
@@ -143,44 +156,47 @@ struct ServeArgs {
     /// Loops (threads) serving the same addresses with SO_REUSEPORT, shared
     /// nothing; a chat listener is one room, served by the first alone.
     /// --max-conns stays the total.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = workers_count)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = |s: &str| whole_in(s, 1usize, 1024), allow_negative_numbers = true)]
     workers: usize,
 }
 
 #[derive(clap::Args)]
 struct LoadArgs {
-    /// tcp://HOST:PORT of an echo-like service; several: connections are
-    /// spread over them round-robin.
+    /// tcp://HOST:PORT or udp://HOST:PORT of an echo-like service
+    /// (IPv6: 'tcp://[::1]:PORT'); several: connections are spread over
+    /// them round-robin (all tcp:// or all udp://).
     #[arg(value_name = "PROTO://HOST:PORT", required = true, num_args = 1..)]
     endpoints: Vec<Endpoint>,
     /// Threads, each its own poll loop with its share of the connections
     /// (to drive a server faster than one core of load can).
-    #[arg(long, value_name = "T", default_value = "1", value_parser = at_least_one)]
+    #[arg(long, value_name = "T", default_value = "1", value_parser = at_least_one, allow_negative_numbers = true)]
     threads: usize,
-    /// Connections to open.
-    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one)]
+    /// Connections to open (udp://: sockets).
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one, allow_negative_numbers = true)]
     conns: usize,
     /// Bytes per message.
-    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = |s: &str| whole_in(s, 1u32, 1_048_576), allow_negative_numbers = true)]
     size: u32,
-    /// Seconds to run (with --idle: to hold the connections once open).
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = secs_duration, allow_negative_numbers = true)]
+    /// Seconds to run, above 0 (with --idle: to hold the connections once open).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = positive_secs_duration, allow_negative_numbers = true)]
     duration: Duration,
     /// Messages in flight per connection.
-    #[arg(long, value_name = "K", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_name = "K", default_value = "1", value_parser = |s: &str| whole_in(s, 1u32, 1024), allow_negative_numbers = true)]
     pipeline: u32,
     /// Total messages per second (default: as fast as replies come).
+    /// (tcp:// only)
     #[arg(long, value_name = "MSGS_PER_SEC", value_parser = positive_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// New connections per second while ramping up.
     #[arg(long, value_name = "CONNS_PER_SEC", default_value = "5000", value_parser = positive_rate, allow_negative_numbers = true)]
     connect_rate: f64,
-    /// Open and hold connections without traffic.
+    /// Open and hold connections without traffic. (tcp:// only)
     #[arg(long, conflicts_with_all = ["churn", "rate"])]
     idle: bool,
     /// Close each connection after M round trips and open its replacement
-    /// at once (connections/s and connect latency: the accept path's benchmark).
-    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..))]
+    /// at once (connections/s and connect latency: the accept path's
+    /// benchmark). (tcp:// only)
+    #[arg(long, value_name = "M", value_parser = |s: &str| whole_in(s, 1u64, u64::MAX), allow_negative_numbers = true)]
     churn: Option<u64>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
@@ -211,12 +227,33 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--workers`: 1 to 1024 (one thread each).
-fn workers_count(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err(format!("'{s}' is not a whole number from 1 to 1024")),
+/// A whole number from `lo` to `hi`, said the way a user reads it (and
+/// for `-5` too, which clap would otherwise take for an option and answer
+/// with "use `-- -5`": that would make `-5` a positional argument).
+fn whole_in<T>(s: &str, lo: T, hi: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Bounded,
+{
+    match s.parse::<T>() {
+        Ok(n) if lo <= n && n <= hi => Ok(n),
+        _ if hi == T::MAX => Err(format!("'{s}' is not a whole number ≥ {lo}")),
+        _ => Err(format!("'{s}' is not a whole number from {lo} to {hi}")),
     }
+}
+
+/// The largest value of an integer type (what "no upper bound" means to
+/// [`whole_in`]).
+trait Bounded {
+    const MAX: Self;
+}
+impl Bounded for u32 {
+    const MAX: u32 = u32::MAX;
+}
+impl Bounded for u64 {
+    const MAX: u64 = u64::MAX;
+}
+impl Bounded for usize {
+    const MAX: usize = usize::MAX;
 }
 
 /// A rate: a number above 0.
@@ -227,9 +264,12 @@ fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Seconds as a Duration (load's options).
-fn secs_duration(s: &str) -> Result<Duration, String> {
-    secs(s).map(Duration::from_secs_f64)
+/// Seconds above 0, as a Duration (a wait or a run that must last).
+fn positive_secs_duration(s: &str) -> Result<Duration, String> {
+    match secs(s) {
+        Ok(v) if v > 0.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a number of seconds above 0")),
+    }
 }
 
 /// Seconds, `None` for 0 (a timer switched off).
@@ -239,9 +279,22 @@ fn off_if_zero(v: f64) -> Option<Duration> {
 
 /// A `--listen` spec naming one of the services `serve` knows.
 fn listen_spec(s: &str) -> Result<ListenSpec, String> {
-    let spec: ListenSpec = s.parse()?;
+    let spec: ListenSpec = s.parse().map_err(|e: sockloop::AddrError| e.to_string())?;
     sockloop::service::check_name(&spec.service)?;
     Ok(spec)
+}
+
+/// A usage error found after parsing, shown as clap shows its own: the
+/// `error:` line, then the usage of the sub-command `sub` (not the top
+/// level's, which would not say how to write it). Exits 2.
+fn usage_error(sub: &str, msg: impl std::fmt::Display) -> ! {
+    let mut cli = Cli::command();
+    cli.build(); // gives each sub-command its full name, `sockloop serve`
+    let cmd = cli
+        .find_subcommand_mut(sub)
+        .expect("usage_error names a sub-command");
+    cmd.error(clap::error::ErrorKind::ArgumentConflict, msg)
+        .exit()
 }
 
 fn main() -> ExitCode {
@@ -271,10 +324,22 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    if let Some(stray) = args.stray.first() {
+        let hint = if stray.contains('=') {
+            format!("a listener is given with --listen: sockloop serve --listen '{stray}'")
+        } else {
+            "listeners are given with --listen SERVICE=PROTO://HOST:PORT".to_string()
+        };
+        usage_error(
+            "serve",
+            format!("unexpected argument '{stray}'\n\n  tip: {hint}"),
+        );
+    }
     let specs = if args.listen.is_empty() {
+        let default = |s: &str| s.parse::<ListenSpec>().map_err(|e| e.to_string());
         vec![
-            "upper=tcp://127.0.0.1:12000".parse::<ListenSpec>()?,
-            "upper=udp://127.0.0.1:12000".parse::<ListenSpec>()?,
+            default("upper=tcp://127.0.0.1:12000")?,
+            default("upper=udp://127.0.0.1:12000")?,
         ]
     } else {
         args.listen
@@ -283,12 +348,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     for (i, a) in specs.iter().enumerate() {
         let e = a.endpoint;
         if e.addr.port() != 0 && specs[..i].iter().any(|b| b.endpoint == e) {
-            Cli::command()
-                .error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    format!("--listen: {e} is listed twice"),
-                )
-                .exit();
+            usage_error("serve", format!("--listen: {e} is listed twice"));
         }
     }
     let opts = Options {
@@ -310,9 +370,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         Ok(limit) => {
             log::info!("open-file limit: {limit}");
             if (limit as usize) < opts.max_conns {
-                // Info, not a warning: on most machines the default
-                // --max-conns is above the limit, and that is fine.
-                log::info!(
+                // A warning, shown by default: the limit, not --max-conns,
+                // is what caps connections here (docs/protocol.md, "serve").
+                log::warn!(
                     "the open-file limit ({limit}) is below --max-conns ({}): it, not --max-conns, caps connections at about {}",
                     opts.max_conns,
                     limit.saturating_sub(16)
@@ -353,12 +413,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     // The option rules live with the options (LoadConfig::validate); a
     // broken one is a usage error here.
     if let Err(why) = cfg.validate() {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::ArgumentConflict,
-                format!("load: {why}"),
-            )
-            .exit();
+        usage_error("load", why);
     }
     let report = load::run(&cfg, &stop_on_signals()?)?;
     let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {

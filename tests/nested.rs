@@ -125,3 +125,51 @@ fn nested_in_a_tokio_runtime_next_to_its_own_listener() {
 fn nested_in_a_plain_epoll_loop_next_to_its_own_listener() {
     nested_in("in_epoll", "hello from the epoll loop");
 }
+
+/// `Nested` is `AsFd`: an outer loop can own it and wait on the fd it
+/// lends, which turns readable when the server has work.
+#[test]
+fn nested_lends_its_fd_as_fd_and_it_turns_readable_on_work() {
+    use std::os::fd::{AsFd, AsRawFd};
+    fn waits_on<T: AsFd>(t: &T) -> std::os::fd::BorrowedFd<'_> {
+        t.as_fd()
+    }
+    let spec = "echo=tcp://127.0.0.1:0".parse().unwrap();
+    let server = sockloop::Server::bind(&[spec], sockloop::Options::default()).unwrap();
+    let addr = server.listeners().next().unwrap().1.addr;
+    let mut nested = sockloop::Nested::new(server).unwrap();
+    let fd = waits_on(&nested).as_raw_fd();
+    assert_eq!(fd, nested.as_raw_fd());
+    // An outer poller (mio here) waits on the lent fd.
+    let mut outer = mio::Poll::new().unwrap();
+    outer
+        .registry()
+        .register(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(7),
+            mio::Interest::READABLE,
+        )
+        .unwrap();
+    let mut events = mio::Events::with_capacity(4);
+    outer.poll(&mut events, Some(Duration::ZERO)).unwrap();
+    assert!(events.is_empty(), "readable with nothing to do");
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    outer.poll(&mut events, Some(WAIT)).unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.token() == mio::Token(7) && e.is_readable()));
+    client.write_all(b"ping\n").unwrap();
+    let end = Instant::now() + WAIT;
+    let mut got = [0u8; 5];
+    let mut n = 0;
+    while n < 5 {
+        nested.turn(Duration::from_millis(10)).unwrap();
+        client.set_nonblocking(true).unwrap();
+        if let Ok(k) = client.read(&mut got[n..]) {
+            n += k;
+        }
+        assert!(Instant::now() < end, "no echo");
+    }
+    assert_eq!(&got, b"ping\n");
+}

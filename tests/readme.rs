@@ -41,7 +41,11 @@ fn the_readme_session_prints_what_the_readme_shows() {
         .find(|b| b[0].starts_with("$ sockloop serve"))
         .expect("a serve block");
     // The README's listeners, on free ports.
-    let words: Vec<&str> = serve[0].split_whitespace().collect();
+    // Quoted words ('echo=tcp://[::1]:12004', as zsh needs) unquoted.
+    let words: Vec<&str> = serve[0]
+        .split_whitespace()
+        .map(|w| w.trim_matches('\''))
+        .collect();
     let specs: Vec<String> = words
         .windows(2)
         .filter(|w| w[0] == "--listen")
@@ -97,7 +101,11 @@ fn the_readme_session_prints_what_the_readme_shows() {
                 .strip_suffix('\'')
                 .unwrap(),
         );
-        let mut argv: Vec<String> = send.split_whitespace().skip(1).map(String::from).collect();
+        let mut argv: Vec<String> = send
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.trim_matches('\'').to_string())
+            .collect();
         argv[1] = real
             .get(&argv[1])
             .unwrap_or_else(|| panic!("{} is not a listener", argv[1]))

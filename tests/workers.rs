@@ -297,3 +297,55 @@ fn workers_never_join_another_servers_port() {
         );
     }
 }
+
+/// A service of one's own on several cores: `Workers::bind_with` makes
+/// each worker's service with the factory, and every worker serves.
+#[test]
+fn workers_run_a_custom_service_made_per_worker() {
+    use sockloop::service::{ConnId, Outbox, Service};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Answers each line with the number of the worker it runs in.
+    struct Tagged(usize);
+    impl Service for Tagged {
+        fn on_frame(&mut self, _: ConnId, _: SocketAddr, frame: &[u8], out: &mut Outbox) {
+            out.reply(format!("worker {}: {}", self.0, String::from_utf8_lossy(frame)).as_bytes());
+        }
+    }
+
+    let made = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&made);
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        let specs = ["tagged=tcp://127.0.0.1:0".parse().unwrap()];
+        let w = Workers::bind_with(&specs, Options::default(), 2, move |spec| {
+            assert_eq!(spec.service, "tagged");
+            Box::new(Tagged(count.fetch_add(1, Ordering::SeqCst))) as Box<dyn Service>
+        })
+        .expect("bind");
+        tx.send((w.listeners().next().unwrap().1.addr, w.stopper()))
+            .unwrap();
+        w.run().expect("run");
+    });
+    let (addr, stopper) = rx.recv_timeout(WAIT).expect("workers started");
+    assert_eq!(made.load(Ordering::SeqCst), 2, "one service per worker");
+    let mut seen = std::collections::BTreeSet::new();
+    // 64 connections: the kernel's hash puts all on one worker with
+    // probability 2^-63.
+    for _ in 0..64 {
+        let mut c = connect(addr);
+        c.write_all(b"hi\n").unwrap();
+        let line = read_line(&mut c);
+        let (tag, rest) = line.split_once(": ").unwrap();
+        assert_eq!(rest, "hi");
+        seen.insert(tag.to_string());
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["worker 0", "worker 1"],
+        "both workers serve the custom service"
+    );
+    stopper.stop();
+    thread.join().unwrap();
+}

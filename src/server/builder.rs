@@ -118,13 +118,15 @@ impl Builder {
         } in self.listeners
         {
             let named = |e: io::Error| {
-                // The one bind error with a fix the user may not know.
-                let hint = if e.kind() == io::ErrorKind::PermissionDenied
-                    && endpoint.addr.port() < 1024
-                {
-                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try a port above 1023)"
-                } else {
-                    ""
+                // The bind errors with a fix the user may not know.
+                let hint = match e.kind() {
+                    io::ErrorKind::PermissionDenied if endpoint.addr.port() < 1024 => {
+                        " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try a port above 1023)"
+                    }
+                    io::ErrorKind::AddrInUse => {
+                        " (another server, perhaps another sockloop, has that port: stop it, or use another port, or port 0 for any free one)"
+                    }
+                    _ => "",
                 };
                 io::Error::new(e.kind(), format!("cannot bind {endpoint}: {e}{hint}"))
             };

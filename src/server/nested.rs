@@ -3,7 +3,7 @@
 //! `uv_backend_timeout` + `uv_run(UV_RUN_NOWAIT)`, GLib's
 //! prepare/check/dispatch): the inner loop shows the outer one
 //!
-//! - **one file descriptor** ([`Nested::as_raw_fd`]) that is readable when
+//! - **one file descriptor** ([`Nested::as_fd`], or `as_raw_fd`) that is readable when
 //!   the server has work — it is the server's own epoll instance, which
 //!   is readable whenever any socket registered in it has an event ready;
 //! - **a deadline** ([`Nested::next_timeout`]) for its timers;
@@ -22,9 +22,14 @@
 //! rooms), so the outer loop must call `turn(ZERO)` until it returns
 //! `false` before it waits on the fd again — otherwise events already
 //! reported would sit unhandled until some new edge came.
+//!
+//! `Nested` is [`AsFd`]: the fd is its own, open exactly as long as it is,
+//! and never replaced. So an outer loop can own the `Nested` itself (tokio:
+//! `AsyncFd<Nested>`), and dropping that drops the registration before the
+//! fd closes — no newtype around a raw fd, no drop order to get right.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,5 +108,15 @@ impl AsRawFd for Nested {
     /// The fd to wait on: readable when the server has events to handle.
     fn as_raw_fd(&self) -> RawFd {
         self.poll.as_raw_fd()
+    }
+}
+
+impl AsFd for Nested {
+    /// The fd to wait on, borrowed from the `Nested` that owns it.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd is `self.poll`'s epoll instance, which `self`
+        // owns and closes only when dropped; the borrow cannot outlive
+        // `&self`. (mio's `Poll` is `AsRawFd` only.)
+        unsafe { BorrowedFd::borrow_raw(self.poll.as_raw_fd()) }
     }
 }

@@ -232,6 +232,7 @@ fn deliver(
     while i < batch.len() {
         match send(batch, i) {
             Ok(n) => {
+                trace!("udp: sendmmsg: {n} of {} messages sent", batch.len() - i);
                 for k in i..i + n {
                     counters.bytes_out.add(batch.get(k).1.len() as u64);
                 }

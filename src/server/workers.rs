@@ -35,10 +35,23 @@ use std::thread::{self, JoinHandle};
 use log::{error, info};
 use mio::{Poll, Token, Waker};
 
-use super::Server;
+use super::{Builder, Server};
 use crate::addr::{Endpoint, ListenSpec};
 use crate::options::Options;
+use crate::service::Service;
 use crate::stats::{Counters, Stats};
+
+/// Makes a worker's service for a listener ([`Workers::bind_with`]).
+type Factory = dyn Fn(&ListenSpec) -> Box<dyn Service> + Send + Sync;
+
+/// Add `spec` to a worker's builder: a named service, or one the factory
+/// makes for this worker.
+fn add_listener(b: Builder, spec: &ListenSpec, factory: Option<&Factory>) -> Builder {
+    match factory {
+        Some(make) => b.listen_with(&spec.service, spec.endpoint, spec.framing, make(spec)),
+        None => b.listen(spec),
+    }
+}
 
 /// The signal pipe's token, in the loop that listens for signals.
 pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
@@ -166,12 +179,54 @@ impl Workers {
     /// addresses (port 0 resolved) except those of services whose state
     /// cannot be split. Fails on the first listener any worker cannot bind.
     pub fn bind(specs: &[ListenSpec], opts: Options, n: usize) -> io::Result<Workers> {
+        Self::bind_inner(specs, opts, n, None)
+    }
+
+    /// Bind listeners of services of your own in `n` workers. `factory`
+    /// makes each worker's own service for each listener: it is called
+    /// once per listener per worker, on that worker's thread (so a service
+    /// need not be `Send`), with the spec that worker binds (its
+    /// `service` is the listener's name, any name; a port 0 already
+    /// resolved for all but the first). A service whose state is one whole
+    /// ([`Service::shared_state`]) is served by the first worker alone.
+    ///
+    /// ```no_run
+    /// use sockloop::service::{Echo, Service};
+    /// use sockloop::{Options, Workers};
+    /// let specs = ["mine=tcp://127.0.0.1:7000".parse().unwrap()];
+    /// let workers = Workers::bind_with(&specs, Options::default(), 4, |_spec| {
+    ///     Box::new(Echo) as Box<dyn Service>
+    /// })
+    /// .expect("bind");
+    /// workers.run().expect("run");
+    /// ```
+    pub fn bind_with<F>(
+        specs: &[ListenSpec],
+        opts: Options,
+        n: usize,
+        factory: F,
+    ) -> io::Result<Workers>
+    where
+        F: Fn(&ListenSpec) -> Box<dyn Service> + Send + Sync + 'static,
+    {
+        Self::bind_inner(specs, opts, n, Some(Arc::new(factory)))
+    }
+
+    fn bind_inner(
+        specs: &[ListenSpec],
+        opts: Options,
+        n: usize,
+        factory: Option<Arc<Factory>>,
+    ) -> io::Result<Workers> {
         let open_total = Arc::new(AtomicUsize::new(0));
         let mut builder = Server::builder(opts);
         if n > 1 {
             builder = builder.worker(true, Arc::clone(&open_total));
         }
-        let first = specs.iter().fold(builder, |b, s| b.listen(s)).build()?;
+        let first = specs
+            .iter()
+            .fold(builder, |b, s| add_listener(b, s, factory.as_deref()))
+            .build()?;
         let shared: Vec<ListenSpec> = first
             .listeners
             .iter()
@@ -201,10 +256,11 @@ impl Workers {
         for k in 1..n {
             let (ready_tx, ready_rx) = mpsc::channel();
             let (go_tx, go_rx) = mpsc::channel::<()>();
-            let (specs, control, open_total) = (
+            let (specs, control, open_total, factory) = (
                 shared.clone(),
                 Arc::clone(&workers.control),
                 Arc::clone(&open_total),
+                factory.clone(),
             );
             let thread = thread::Builder::new()
                 .name(format!("sockloop-worker-{k}"))
@@ -213,7 +269,7 @@ impl Workers {
                         let server = specs
                             .iter()
                             .fold(Server::builder(opts).worker(false, open_total), |b, s| {
-                                b.listen(s)
+                                add_listener(b, s, factory.as_deref())
                             })
                             .build()?;
                         let poll = Poll::new()?;

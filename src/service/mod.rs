@@ -77,8 +77,10 @@ pub trait Service {
         false
     }
 
-    /// A TCP connection was accepted.
-    fn on_connect(&mut self, _conn: ConnId, _peer: SocketAddr, _out: &mut Outbox) {}
+    /// A TCP connection was accepted. The default does nothing.
+    fn on_connect(&mut self, conn: ConnId, peer: SocketAddr, out: &mut Outbox) {
+        let _ = (conn, peer, out);
+    }
 
     /// `raw` framing: the bytes one read returned, after any bytes this
     /// method left unconsumed last time. Returns how many it consumed; the
@@ -91,9 +93,10 @@ pub trait Service {
         conn: ConnId,
         peer: SocketAddr,
         bytes: &[u8],
-        _at_eof: bool,
+        at_eof: bool,
         out: &mut Outbox,
     ) -> usize {
+        let _ = at_eof;
         self.on_frame(conn, peer, bytes, out);
         bytes.len()
     }
@@ -101,14 +104,34 @@ pub trait Service {
     /// A whole frame from a TCP connection (`line` or `len32` framing); or,
     /// through the default [`on_datagram`](Self::on_datagram), a UDP
     /// datagram, with `conn` [`ConnId::NONE`].
+    ///
+    /// `frame` is the payload only: a `line` frame without its `\n` (and
+    /// without a `\r` before it), a `len32` frame without its 4-byte
+    /// length. Replies are payloads too: the loop frames each message put
+    /// in `out` the way the listener frames (`line`: adds the `\n`;
+    /// `len32`: the length; `raw` and UDP: as is), so a service never
+    /// writes a delimiter and works unchanged under any framing.
+    ///
+    /// ```
+    /// use sockloop::service::{ConnId, Count, Outbox, Service, To};
+    /// let mut out = Outbox::default();
+    /// // The line "mississippi\n" arrives as the frame "mississippi"…
+    /// Count.on_frame(ConnId(1), "127.0.0.1:5000".parse().unwrap(), b"mississippi", &mut out);
+    /// // …and the reply is "4"; on a `line` listener the client reads "4\n".
+    /// assert_eq!(out.messages().collect::<Vec<_>>(), vec![(To::Sender, &b"4"[..])]);
+    /// ```
     fn on_frame(&mut self, conn: ConnId, peer: SocketAddr, frame: &[u8], out: &mut Outbox);
 
-    /// A TCP connection is gone (closed by either side or by a limit).
-    fn on_disconnect(&mut self, _conn: ConnId, _peer: SocketAddr, _out: &mut Outbox) {}
+    /// A TCP connection is gone (closed by either side or by a limit). The
+    /// default does nothing.
+    fn on_disconnect(&mut self, conn: ConnId, peer: SocketAddr, out: &mut Outbox) {
+        let _ = (conn, peer, out);
+    }
 
     /// A UDP datagram. `now` is the loop's clock, for services that keep
     /// time (chat membership). The default treats it as one frame.
-    fn on_datagram(&mut self, peer: SocketAddr, datagram: &[u8], _now: Instant, out: &mut Outbox) {
+    fn on_datagram(&mut self, peer: SocketAddr, datagram: &[u8], now: Instant, out: &mut Outbox) {
+        let _ = now;
         self.on_frame(ConnId::NONE, peer, datagram, out);
     }
 }
