@@ -7,23 +7,25 @@
 //! printf 'hi\n' | sockloop send tcp://127.0.0.1:PORT   # tokio's own: "tokio: hi"
 //! ```
 //!
-//! How: the `Nested` server goes into tokio's reactor whole, as an
-//! `AsyncFd<Nested>` (`Nested` is `AsFd`: it owns the fd tokio waits on).
-//! When the fd is readable, or when the server's next deadline comes, the
-//! program calls `turn(ZERO)` until it says there is no more to do
-//! (AsyncFd is edge-triggered: what is not drained now is not reported
-//! again). Ctrl-C stops both: tokio's listener stops accepting, and the
-//! server delivers what it owes (for up to 5 s) before the program exits.
-//! Dropping the `AsyncFd` deregisters the fd, then drops the server that
-//! owns it: the order is right by construction.
+//! How: tokio is handed a duplicate of the `Nested` server's fd (`Nested`
+//! is `AsFd`), wrapped as a `tokio::net::unix::pipe::Receiver`: tokio's
+//! one safe constructor for an arbitrary owned fd (its `AsyncFd`
+//! constructors are all `unsafe` or deprecated since 1.51.6). We never read
+//! it: we only wait for it to be readable. When it is, or when the server's
+//! next deadline comes, the program calls `turn(ZERO)` until it says there
+//! is no more to do — inside `try_io`, whose `WouldBlock` tells tokio the
+//! readiness was used up (tokio's registration is edge-triggered: what is
+//! not drained now is not reported again). Ctrl-C stops both: tokio's
+//! listener stops accepting, and the server delivers what it owes (for up
+//! to 5 s) before the program exits. The duplicate closes when the
+//! `Receiver` drops; the server's own fd stays the server's.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::pin;
 use std::time::Duration;
 
 use sockloop::{ListenSpec, Nested, Options, Server};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -45,35 +47,47 @@ async fn main() -> io::Result<()> {
         .unwrap_or(0);
     // An AddrError converts into io::Error: `?` works in an io::Result main.
     let spec: ListenSpec = format!("echo=tcp://127.0.0.1:{port}").parse()?;
-    let nested = Nested::new(Server::bind(&[spec], Options::default())?)?;
+    let mut nested = Nested::new(Server::bind(&[spec], Options::default())?)?;
     for (name, ep) in nested.server().listeners() {
         println!("listening {name} {} {}", ep.proto, ep.addr);
     }
     let own = TcpListener::bind("127.0.0.1:0").await?;
     println!("listening tokio tcp {}", own.local_addr()?);
 
-    // tokio (since 1.51.6) has no safe way to register any fd: every
-    // AsyncFd constructor is `unsafe` or deprecated, since nothing stops
-    // safe code from swapping the inner value for one with another fd.
-    // SAFETY: `Nested: AsFd` owns its fd, open and unchanged until the
-    // `Nested` drops, which is after `fd` deregisters it; and the `Nested`
-    // is never replaced through `get_mut`.
-    let mut fd = unsafe { AsyncFd::register_with_interest(nested, Interest::READABLE) }?;
+    // A duplicate of the server's fd for tokio to watch (the pipe type only
+    // registers it for readability; "unchecked": it is not a FIFO, and is
+    // never read).
+    let ready = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(
+        nested.as_fd().try_clone_to_owned()?,
+    )?;
     let mut ctrl_c = pin!(tokio::signal::ctrl_c());
     let mut stopping = false;
+    // Everything ready now, before waiting again; `WouldBlock` when done
+    // (the server's sockets are edge-triggered, and so is tokio's watch).
+    let drain = |nested: &mut Nested| -> io::Result<()> {
+        while nested.turn(Duration::ZERO)? {}
+        Err(io::ErrorKind::WouldBlock.into())
+    };
     loop {
-        // Drain: everything ready now, before waiting again.
-        while fd.get_mut().turn(Duration::ZERO)? {}
-        if stopping && fd.get_ref().is_finished() {
+        match drain(&mut nested) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => other?,
+        }
+        if stopping && nested.is_finished() {
             println!("both stopped; bye");
             return Ok(());
         }
-        let wait = fd
-            .get_ref()
-            .next_timeout()
-            .unwrap_or(Duration::from_secs(3600));
+        let wait = nested.next_timeout().unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            ready = fd.readable() => ready?.clear_ready(),
+            r = ready.readable() => {
+                r?;
+                // The drain's WouldBlock clears tokio's readiness flag, so
+                // the next readable() waits for new work.
+                match ready.try_io(|| drain(&mut nested)) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => other?,
+                }
+            }
             _ = tokio::time::sleep(wait) => {}
             conn = own.accept(), if !stopping => {
                 let (s, _) = conn?;
@@ -81,7 +95,7 @@ async fn main() -> io::Result<()> {
             }
             _ = &mut ctrl_c, if !stopping => {
                 stopping = true;
-                fd.get_mut().shutdown(Duration::from_secs(5));
+                nested.shutdown(Duration::from_secs(5));
             }
         }
     }

@@ -173,3 +173,17 @@ fn nested_lends_its_fd_as_fd_and_it_turns_readable_on_work() {
     }
     assert_eq!(&got, b"ping\n");
 }
+
+/// The SPEC's promise: nesting in tokio needs no `unsafe` (the example is
+/// the proof a user copies from).
+#[test]
+fn nesting_in_tokio_needs_no_unsafe() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/in_tokio.rs"),
+    )
+    .unwrap();
+    assert!(
+        !src.contains("unsafe {") && !src.contains("unsafe fn"),
+        "examples/in_tokio.rs uses unsafe"
+    );
+}
