@@ -33,6 +33,11 @@ use crate::service::{ConnId, Outbox, Service};
 /// `\r\n`.
 pub const FRAME_SLACK: usize = 4;
 
+/// What a `raw` service may hold back whatever `--max-frame` says: the
+/// first three bytes of a UTF-8 character cut by a read (`upper` holds
+/// them until the character is whole, even at `--max-frame 1`).
+pub const RAW_HOLD: usize = 3;
+
 /// A held buffer with more capacity than this is freed once it empties,
 /// rather than kept for the next partial frame.
 pub const KEEP_CAPACITY: usize = 4096;
@@ -253,8 +258,9 @@ impl Run<'_> {
                 used += took;
                 self.frames += 1;
                 self.budget.charge(self.out, before);
-                // A service may hold back a little, never a frame's worth.
-                if rest.len() - took > self.max_frame {
+                // A service may hold back a little (a cut character),
+                // never more than a frame's worth.
+                if rest.len() - took > self.max_frame.max(RAW_HOLD) {
                     break Stop::TooLong;
                 }
                 break Stop::NeedMore;
@@ -511,6 +517,18 @@ mod tests {
         assert_eq!(got, "STRASSE".as_bytes());
         let got = run(Framing::Raw, &mut Upper, &[b"ab\xc3"], 100, 10);
         assert_eq!(got, b"AB\xc3", "at EOF the cut character goes back raw");
+    }
+
+    #[test]
+    fn raw_holds_a_split_character_even_at_max_frame_1_and_2() {
+        // "€" is E2 82 AC, "😀" F0 9F 98 80: one byte a read.
+        for max in [1, 2] {
+            for text in ["€", "a😀b", "ß"] {
+                let parts: Vec<&[u8]> = text.as_bytes().chunks(1).collect();
+                let got = run(Framing::Raw, &mut Upper, &parts, max, 10);
+                assert_eq!(got, text.to_uppercase().as_bytes(), "max {max}, {text}");
+            }
+        }
     }
 
     proptest! {

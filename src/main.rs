@@ -195,11 +195,15 @@ struct LoadArgs {
     timeline: Option<std::path::PathBuf>,
 }
 
-/// Seconds, whole or fractional, ≥ 0.
+/// Seconds, whole or fractional, from 0 to `MAX_SECS` (about 31 years:
+/// more is a typo, and would overflow the loop's millisecond clock).
 fn secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
-        _ => Err(format!("'{s}' is not a number of seconds ≥ 0")),
+        Ok(v) if (0.0..=defaults::MAX_SECS).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds from 0 to {}",
+            defaults::MAX_SECS
+        )),
     }
 }
 

@@ -29,6 +29,8 @@ fn stop_at_ready(workers: &str) -> Result<(), String> {
     loop {
         line.clear();
         if out.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
             return Err("stdout closed before the ready line".into());
         }
         if line.trim_end() == "The server is ready to receive" {

@@ -21,6 +21,7 @@ use super::timer::Entry;
 use super::{Server, FRAME_TIMEOUT_LINE};
 use crate::conn::{Event, State};
 use crate::framing::Framing;
+use crate::options::millis;
 
 /// How long a connection we close waits for the peer's FIN, outside
 /// shutdown (in shutdown: until `--grace` ends).
@@ -28,11 +29,11 @@ pub(super) const LINGER_MS: u64 = 2_000;
 
 impl Server {
     fn frame_timeout_ms(&self) -> Option<u64> {
-        self.opts.frame_timeout.map(|d| d.as_millis() as u64)
+        self.opts.frame_timeout.map(millis)
     }
 
     fn slow_timeout_ms(&self) -> u64 {
-        self.opts.slow_timeout.as_millis() as u64
+        millis(self.opts.slow_timeout)
     }
 
     /// Traffic: push the idle deadline forward (O(1): the heap is only
@@ -47,7 +48,7 @@ impl Server {
         if conn.state() == State::Lingering {
             return; // a lingering connection's deadline does not move
         }
-        conn.set_deadline(self.now_ms + idle.as_millis() as u64);
+        conn.set_deadline(self.now_ms + millis(idle));
         self.schedule(key);
     }
 

@@ -411,7 +411,7 @@ impl Server {
         let mut next_stats = (signals_on || control.is_none())
             .then_some(self.opts.stats_every)
             .flatten()
-            .map(|d| Instant::now() + d);
+            .and_then(|d| Instant::now().checked_add(d)); // Duration::MAX: never
         loop {
             let mut timeout = self.next_timeout();
             if let Some(at) = next_stats {
@@ -471,7 +471,7 @@ impl Server {
             if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
                 if Instant::now() >= at {
                     eprintln!("{}", stats.line());
-                    next_stats = Some(at + every);
+                    next_stats = at.checked_add(every);
                 }
             }
             if self.is_finished() {

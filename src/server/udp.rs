@@ -44,6 +44,22 @@ use crate::sys::mmsg::{self, SendBatch};
 /// datagrams each, so a turn may run over by one call's worth.)
 const UDP_BATCH: usize = 256;
 
+/// What a UDP client is sent instead of a reply too long for one datagram
+/// (an `upper` reply can be three times its request: `ΐ` → `Ϊ́`). No
+/// service's reply can be mistaken for it: `upper` leaves no lowercase
+/// ASCII, `count` sends digits, `echo` sends back what fitted.
+pub const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
+
+/// The largest UDP payload to `to`: 65,535 less the IPv4 and UDP headers
+/// (65,507), or less the UDP header only over IPv6 (65,527, no jumbograms).
+fn max_payload(to: SocketAddr) -> usize {
+    match to {
+        SocketAddr::V4(_) => 65_507,
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => 65_507,
+        SocketAddr::V6(_) => 65_527,
+    }
+}
+
 /// The ports of the classic small services that answer anything sent to
 /// them: echo (7), discard (9), daytime (13), chargen (19), time (37).
 const SMALL_SERVICE_PORTS: [u16; 5] = [7, 9, 13, 19, 37];
@@ -133,6 +149,30 @@ impl UdpSide {
         if let Some(why) = blocked_peer(to) {
             debug!("udp {}: not sending to {to}: {why}", self.local());
             return;
+        }
+        let mut payload = payload;
+        if payload.len() > max_payload(to) {
+            // The kernel would refuse it (EMSGSIZE): a reply becomes a short
+            // error datagram, so the client learns why instead of waiting
+            // out its timeout (no amplification: it is shorter than any
+            // request that could cause it); a relay is dropped. Counted.
+            counters.udp_too_long.add(1);
+            debug!(
+                "udp {}: {} of {} bytes to {to} is over the UDP limit ({}); {}",
+                self.local(),
+                if relay { "relay" } else { "reply" },
+                payload.len(),
+                max_payload(to),
+                if relay {
+                    "dropped"
+                } else {
+                    "sent ERR reply too long instead"
+                }
+            );
+            if relay {
+                return;
+            }
+            payload = REPLY_TOO_LONG;
         }
         if !self.unsent.is_empty() {
             if relay {
