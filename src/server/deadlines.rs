@@ -95,7 +95,19 @@ impl Server {
             let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
             if conn.state() == State::Lingering && idle_or_linger {
                 self.close(key, &"closed by us; the peer did not close in time");
-            } else if conn.slow_expired(st, now) {
+                continue;
+            }
+            let cut = conn.slow_expired(st, now)
+                || (conn.state() == State::Open && conn.frame_expired(ft, now))
+                || idle_or_linger;
+            if cut && !self.catch_up(key) {
+                continue; // closed by its own I/O (EOF, an error)
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
+            if conn.slow_expired(st, now) {
                 self.counters.slow_cut.add(1);
                 let hw = self.opts.write_buffer;
                 self.close(
@@ -119,6 +131,34 @@ impl Server {
                 .get(e.key as usize)
                 .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == e.at)
         });
+    }
+
+    /// Before a deadline cuts connection `key`: do the I/O its events would
+    /// have asked for, had the loop fetched them — read what waits, write
+    /// what the peer made room for — so the cut is judged on the socket's
+    /// state now, not on the last event the loop happened to see. After a
+    /// stall (SIGSTOP, a VM pause, starvation) many sockets are ready at
+    /// once and one `epoll_wait` returns at most a batch of them; without
+    /// this, a connection whose bytes arrived in time but whose event was
+    /// not yet fetched would be cut as idle, or told `ERR frame timeout`.
+    ///
+    /// Why this and not "expire nothing until a poll returns fewer events
+    /// than its capacity": that needs the poll's count, which a host loop
+    /// (embedding, `Nested`) does not give us, and it is still wrong for a
+    /// connection deferred by its budget. This costs one `read` (and a
+    /// `write` if replies wait) per connection that comes due, and only
+    /// then — never per event, never per message.
+    ///
+    /// Returns whether the connection is still open.
+    fn catch_up(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        // Readiness is a hint either way (mio allows spurious events): a
+        // read that finds nothing costs one WouldBlock.
+        conn.set_may_read(true);
+        self.drive_key(key);
+        self.conns.contains(key)
     }
 
     /// A frame took longer than `--frame-timeout` to arrive (slowloris):
