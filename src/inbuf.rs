@@ -167,12 +167,7 @@ impl InBuf {
                     Stop::NeedMore if at_eof => discarded = tail.len(),
                     Stop::Budget => held.extend_from_slice(tail),
                     Stop::NeedMore => {
-                        // Room for the frame to double, within the limit:
-                        // the rest of a big frame then lands in place, not
-                        // in a second allocation that leaves the first as
-                        // a hole in the heap.
-                        let room = (2 * tail.len()).max(64).min(limit + 1).max(tail.len());
-                        held.reserve_exact(room);
+                        held.reserve_exact(capacity_for(framing, tail, tail.len(), limit));
                         held.extend_from_slice(tail);
                     }
                 }
@@ -184,9 +179,13 @@ impl InBuf {
             let take = if held.len() > limit {
                 data.len() // whole frames a budget left: no partial to bound
             } else {
-                data.len().min(limit + 1 - held.len())
+                rest_of_frame(framing, &held, data).min(limit + 1 - held.len())
             };
-            grow_for(&mut held, take, limit + 1);
+            let (head, n) = head_of(&held, &data[..take]);
+            let target = capacity_for(framing, &head[..n], held.len() + take, limit);
+            if target > held.capacity() {
+                held.reserve_exact(target - held.len());
+            }
             held.extend_from_slice(&data[..take]);
             data = &data[take..];
             let (used, stop) = run.decode(&held, at_eof && data.is_empty());
@@ -282,16 +281,65 @@ impl Run<'_> {
     }
 }
 
-/// Make room for `extra` more bytes: doubling (so trickled bytes do not
-/// copy the frame over and over), but never past `limit` unless the bytes
-/// themselves need more (whole frames waiting on the budget).
-fn grow_for(v: &mut Vec<u8>, extra: usize, limit: usize) {
-    let needed = v.len() + extra;
-    if needed <= v.capacity() {
-        return;
+/// A partial frame's buffer doubles (from 64 bytes) up to this, then
+/// jumps to the frame's final size in one step. The buffers it leaves
+/// behind on the way (64 + 128 + … + 2,048) are under 4 KiB together, so a
+/// trickled frame costs at most `--max-frame` plus 4 KiB, however its
+/// bytes are cut: doubling all the way would leave holes as big as the
+/// frame itself (a 65,000-byte line cost 72–84 KB a connection).
+const SMALL_STEPS: usize = 2048;
+
+/// The capacity for a buffer about to hold `needed` bytes of one frame
+/// whose first bytes are `head`, under `limit` (`--max-frame` plus the
+/// slack). Untouched capacity costs address space, not memory: pages are
+/// resident only once the frame's bytes are written into them.
+fn capacity_for(framing: Framing, head: &[u8], needed: usize, limit: usize) -> usize {
+    if needed > limit {
+        return needed; // whole frames waiting on the budget: exactly them
     }
-    let target = needed.max((v.capacity() * 2).min(limit));
-    v.reserve_exact(target - v.len());
+    // len32 tells the frame's size up front: one allocation, exactly it.
+    // (A length over the limit is refused by the decoder, never buffered.)
+    if let Some(size) = framing.frame_size(head).filter(|&n| n <= limit) {
+        return size.max(needed);
+    }
+    if needed <= SMALL_STEPS {
+        // Most partial frames are the short tail of a read: stay small.
+        return needed.next_power_of_two().clamp(64, SMALL_STEPS);
+    }
+    // A line (or a len32 header) past the small steps: its end is unknown,
+    // so room for the longest it may be, once.
+    limit + 1
+}
+
+/// How many bytes of `data` the frame held in `held` can still use: up to
+/// the end of a `len32` frame (or of its header), up to and including the
+/// first `\n` for a line. The bytes after stay in `data` and are decoded
+/// from there, so the held buffer never grows for the next frame's bytes.
+fn rest_of_frame(framing: Framing, held: &[u8], data: &[u8]) -> usize {
+    match framing {
+        Framing::Len32 => {
+            let end = framing.frame_size(held).unwrap_or(4);
+            end.saturating_sub(held.len()).clamp(1, data.len().max(1))
+        }
+        Framing::Line => data
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(data.len(), |nl| nl + 1),
+        Framing::Raw => data.len(),
+    }
+    .min(data.len())
+}
+
+/// The first four bytes (or fewer, if that is all) of `held` followed by
+/// `more`: enough for a len32 header, without allocating.
+fn head_of(held: &[u8], more: &[u8]) -> ([u8; 4], usize) {
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    for &b in held.iter().chain(more).take(4) {
+        head[n] = b;
+        n += 1;
+    }
+    (head, n)
 }
 
 #[cfg(test)]
@@ -488,6 +536,88 @@ mod tests {
         }
         assert!(grew < 20, "grew {grew} times for 10,000 one-byte reads");
         assert!(cap <= 10_000 + FRAME_SLACK + 1);
+    }
+
+    /// Feed `frame` to `count` in pieces of `piece` bytes (never the last
+    /// byte, so it stays incomplete); every capacity the held buffer had.
+    fn capacities(framing: Framing, frame: &[u8], piece: usize) -> Vec<usize> {
+        let mut inb = InBuf::default();
+        let mut out = Outbox::default();
+        let mut caps: Vec<usize> = Vec::new();
+        for part in frame[..frame.len() - 1].chunks(piece) {
+            inb.feed(
+                part,
+                false,
+                framing,
+                65_536,
+                &mut Count,
+                (ConnId(1), peer()),
+                &mut out,
+                &mut unlimited(),
+            );
+            if caps.last() != Some(&inb.capacity()) {
+                caps.push(inb.capacity());
+            }
+        }
+        caps
+    }
+
+    #[test]
+    fn a_trickled_len32_frame_gets_its_final_size_in_one_allocation() {
+        let mut frame = (65_000u32).to_be_bytes().to_vec();
+        frame.resize(4 + 65_000, b'a');
+        for piece in [1, 3, 100, 1000, 4096] {
+            let caps = capacities(Framing::Len32, &frame, piece);
+            // Before the header is whole (1- and 3-byte pieces) a small
+            // buffer holds it; then one allocation of exactly 65,004.
+            assert_eq!(caps.last(), Some(&65_004), "pieces of {piece}: {caps:?}");
+            assert!(caps.len() <= 2, "pieces of {piece}: {caps:?}");
+        }
+    }
+
+    #[test]
+    fn a_trickled_line_leaves_under_4_kib_of_old_buffers_behind() {
+        let mut line = vec![b'a'; 65_000];
+        line.push(b'\n');
+        for piece in [1, 100, 1000, 3000, 20_000] {
+            let caps = capacities(Framing::Line, &line, piece);
+            let (last, before) = caps.split_last().unwrap();
+            assert_eq!(
+                *last,
+                65_536 + FRAME_SLACK + 1,
+                "pieces of {piece}: {caps:?}"
+            );
+            let holes: usize = before.iter().sum();
+            assert!(holes < 4096, "pieces of {piece}: {caps:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_after_a_held_frame_are_not_copied_into_its_buffer() {
+        // A held len32 frame completes with the next frame right behind it:
+        // the buffer stays at the first frame's size.
+        let mut inb = InBuf::default();
+        let mut out = Outbox::default();
+        let mut first = (10u32).to_be_bytes().to_vec();
+        first.extend_from_slice(b"sssss");
+        let mut rest = b"sssss".to_vec();
+        rest.extend_from_slice(&(3000u32).to_be_bytes());
+        rest.extend_from_slice(&[b's'; 2000]);
+        for part in [&first[..], &rest[..]] {
+            inb.feed(
+                part,
+                false,
+                Framing::Len32,
+                65_536,
+                &mut Count,
+                (ConnId(1), peer()),
+                &mut out,
+                &mut unlimited(),
+            );
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(inb.len(), 2004);
+        assert_eq!(inb.capacity(), 3004, "the second frame's own size");
     }
 
     #[test]
