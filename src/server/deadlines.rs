@@ -5,6 +5,7 @@
 //! | idle (`--idle-timeout`) | at every byte either way | close |
 //! | frame (`--frame-timeout`) | at the first byte of a frame still incomplete | `ERR frame timeout` (line), then close |
 //! | slow member (`--slow-timeout`) | when a chat member goes above `--write-buffer` | close, announced as left |
+//! | room's blame (`--slow-timeout` in 10 s) | when the room waits on it alone (room.rs, blame.rs) | close, announced as left |
 //! | linger | when we sent our FIN | close |
 //!
 //! A connection has at most one live heap entry, at the earliest of its
@@ -98,6 +99,7 @@ impl Server {
                 continue;
             }
             let cut = conn.slow_expired(st, now)
+                || conn.blame_expired(now)
                 || (conn.state() == State::Open && conn.frame_expired(ft, now))
                 || idle_or_linger;
             if cut && !self.catch_up(key) {
@@ -116,6 +118,16 @@ impl Server {
                         "chat member above --write-buffer ({hw} bytes) for --slow-timeout"
                     ),
                 );
+            } else if conn.blame_expired(now) {
+                if self.blame_exceeded(key) {
+                    self.counters.slow_cut.add(1);
+                    self.close(
+                        key,
+                        &"chat member that held its room of faster readers for over --slow-timeout in 10 s",
+                    );
+                } else {
+                    self.schedule(key);
+                }
             } else if conn.state() == State::Open && conn.frame_expired(ft, now) {
                 self.frame_timed_out(key);
             } else if idle_or_linger {

@@ -35,6 +35,7 @@
 //! `examples/in_tokio.rs`, `examples/in_epoll.rs`.
 
 mod accept;
+mod blame;
 mod builder;
 mod deadlines;
 pub(crate) mod drive;
