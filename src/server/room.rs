@@ -219,6 +219,7 @@ impl Server {
         let open = c.state() == State::Open;
         let over = open && c.over(hw);
         let draining = open && !over && c.pending_out() > 0;
+        let drained = c.is_draining() && !draining;
         if draining != c.is_draining() {
             c.set_draining(draining);
             if draining {
@@ -228,7 +229,7 @@ impl Server {
             }
         }
         if over == c.is_over_mark() {
-            if !draining && room.over > 0 && room.draining == 0 {
+            if drained && room.over > 0 && room.draining == 0 {
                 // The last of the others is done: blame may start.
                 self.reblame(li);
             }
@@ -301,8 +302,9 @@ impl Server {
         for &k in &blamed {
             let total = room.accounts.get(&k).map_or(0, |w| w.total(now));
             if let Some(c) = self.conns.get_mut(k as usize) {
-                // Cut once the account is *over* --slow-timeout.
-                c.set_blame_due(now + slow.saturating_sub(total) + 1);
+                // Cut once the account is *over* --slow-timeout (already
+                // over: due now, not a millisecond later each time).
+                c.set_blame_due(due_at(now, slow, total));
             }
         }
         for &k in &blamed {
@@ -332,7 +334,7 @@ impl Server {
         if total > slow {
             return true;
         }
-        c.set_blame_due(now + (slow - total) + 1);
+        c.set_blame_due(due_at(now, slow, total));
         false
     }
 
@@ -400,5 +402,15 @@ impl Server {
                 room.accounts.retain(|_, w| !w.is_spent(now));
             }
         }
+    }
+}
+
+/// When a member blamed from `now` on, with `total` ms of blame in its
+/// account already, passes `slow` ms.
+fn due_at(now: u64, slow: u64, total: u64) -> u64 {
+    if total > slow {
+        now
+    } else {
+        now + (slow - total) + 1
     }
 }
