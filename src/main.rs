@@ -126,7 +126,8 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS, value_parser = at_least_one)]
     udp_max_members: usize,
     /// Disconnect a chat member that stays above --write-buffer this many
-    /// seconds (the room waits for it until then).
+    /// seconds (the room waits for it until then), or on which the room
+    /// waited alone, its other readers done, this long within 10 s.
     #[arg(long, value_name = "SECS", default_value_t = defaults::SLOW_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
     slow_timeout: f64,
     /// Close a connection whose frame is still incomplete this many seconds
