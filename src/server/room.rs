@@ -225,7 +225,7 @@ impl Server {
             if draining {
                 room.draining += 1;
             } else {
-                room.draining -= 1;
+                room.draining = room.draining.saturating_sub(1);
             }
         }
         if over == c.is_over_mark() {
@@ -375,7 +375,7 @@ impl Server {
         let idx = conn.member_idx();
         let key = room.members.swap_remove(idx);
         if conn.is_draining() {
-            room.draining -= 1;
+            room.draining = room.draining.saturating_sub(1);
         }
         if let Some(&moved) = room.members.get(idx) {
             if let Some(c) = self.conns.get_mut(moved as usize) {
