@@ -94,6 +94,9 @@ pub(crate) struct ConnBufs {
     /// Since when this chat member is above `--write-buffer` (ms; 0: it is
     /// not), for `--slow-timeout`.
     pub over_since: u64,
+    /// When its room's blame of it reaches `--slow-timeout` if nothing
+    /// changes (ms; 0: not blamed now): see `server/blame.rs`.
+    pub blame_due: u64,
 }
 
 impl ConnBufs {
@@ -147,6 +150,11 @@ const DEFERRED: u8 = 8;
 const OVER_MARK: u8 = 16;
 /// Waiting in its room's list of senders to resume.
 const PAUSED: u8 = 32;
+/// A chat member at or below the mark with room bytes still to write
+/// (counted in its room: the room's blame waits until none is left).
+const DRAINING: u8 = 64;
+/// It received the room's latest messages (its sender did not).
+const GOT_LATEST: u8 = 128;
 
 /// A TCP connection in the slab. `S` is the stream: a socket in the
 /// server, a scripted fake in the loop's simulation tests.
@@ -317,6 +325,7 @@ impl<S> Conn<S> {
             if self.flags.get(OVER_MARK) && b.over_since != 0 {
                 earlier(b.over_since + slow_timeout_ms);
             }
+            earlier(b.blame_due);
         }
         at
     }
@@ -336,6 +345,20 @@ impl<S> Conn<S> {
                 .bufs
                 .as_ref()
                 .is_some_and(|b| b.over_since != 0 && b.over_since + slow_timeout_ms <= now)
+    }
+
+    /// Whether its room's blame of it has come due at `now`.
+    pub fn blame_expired(&self, now: u64) -> bool {
+        self.bufs
+            .as_ref()
+            .is_some_and(|b| b.blame_due != 0 && b.blame_due <= now)
+    }
+
+    /// Set (0: clear) when its room's blame comes due.
+    pub fn set_blame_due(&mut self, at: u64) {
+        if let Some(b) = self.bufs.as_mut() {
+            b.blame_due = at;
+        }
     }
 
     // ---- plain accessors -----------------------------------------------
@@ -448,6 +471,20 @@ impl<S> Conn<S> {
             b.over_since = if on { now } else { 0 };
         }
     }
+    /// Whether it is counted as draining in its room.
+    pub fn is_draining(&self) -> bool {
+        self.flags.get(DRAINING)
+    }
+    pub fn set_draining(&mut self, on: bool) {
+        self.set(DRAINING, on);
+    }
+    /// Whether it received the room's latest messages.
+    pub fn got_latest(&self) -> bool {
+        self.flags.get(GOT_LATEST)
+    }
+    pub fn set_got_latest(&mut self, on: bool) {
+        self.set(GOT_LATEST, on);
+    }
     /// Set the PAUSED flag; `true` if it was not set (list it once).
     pub fn mark_paused(&mut self) -> bool {
         self.flags.mark(PAUSED)
@@ -500,6 +537,7 @@ impl BufPool {
         b.out.clear();
         b.frame_since = 0;
         b.over_since = 0;
+        b.blame_due = 0;
         if b.input.capacity() > KEEP_CAPACITY {
             b.input.clear();
         }

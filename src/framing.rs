@@ -103,6 +103,19 @@ impl Framing {
         }
     }
 
+    /// The whole size (header included) of the frame that starts `head`,
+    /// where the framing says it before the frame is complete: `len32`
+    /// once its header is there. `None` for `line` and `raw` (the end is
+    /// known only when it comes) and for a header not yet whole.
+    pub fn frame_size(self, head: &[u8]) -> Option<usize> {
+        match self {
+            Framing::Len32 => head
+                .first_chunk::<LEN32_HEADER>()
+                .map(|h| LEN32_HEADER + u32::from_be_bytes(*h) as usize),
+            Framing::Line | Framing::Raw => None,
+        }
+    }
+
     /// The name used on the command line (`?framing=`).
     pub fn name(self) -> &'static str {
         match self {

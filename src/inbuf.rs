@@ -29,9 +29,20 @@ use std::net::SocketAddr;
 use crate::framing::{Decoded, Framing};
 use crate::service::{ConnId, Outbox, Service};
 
+mod grow;
+#[cfg(test)]
+mod tests;
+
+use grow::{capacity_for, head_of, rest_of_frame};
+
 /// Held bytes beyond a frame's payload: a `len32` header, or a line's
 /// `\r\n`.
 pub const FRAME_SLACK: usize = 4;
+
+/// What a `raw` service may hold back whatever `--max-frame` says: the
+/// first three bytes of a UTF-8 character cut by a read (`upper` holds
+/// them until the character is whole, even at `--max-frame 1`).
+pub const RAW_HOLD: usize = 3;
 
 /// A held buffer with more capacity than this is freed once it empties,
 /// rather than kept for the next partial frame.
@@ -162,12 +173,7 @@ impl InBuf {
                     Stop::NeedMore if at_eof => discarded = tail.len(),
                     Stop::Budget => held.extend_from_slice(tail),
                     Stop::NeedMore => {
-                        // Room for the frame to double, within the limit:
-                        // the rest of a big frame then lands in place, not
-                        // in a second allocation that leaves the first as
-                        // a hole in the heap.
-                        let room = (2 * tail.len()).max(64).min(limit + 1).max(tail.len());
-                        held.reserve_exact(room);
+                        held.reserve_exact(capacity_for(framing, tail, tail.len(), limit));
                         held.extend_from_slice(tail);
                     }
                 }
@@ -179,9 +185,13 @@ impl InBuf {
             let take = if held.len() > limit {
                 data.len() // whole frames a budget left: no partial to bound
             } else {
-                data.len().min(limit + 1 - held.len())
+                rest_of_frame(framing, &held, data).min(limit + 1 - held.len())
             };
-            grow_for(&mut held, take, limit + 1);
+            let (head, n) = head_of(&held, &data[..take]);
+            let target = capacity_for(framing, &head[..n], held.len() + take, limit);
+            if target > held.capacity() {
+                held.reserve_exact(target - held.len());
+            }
             held.extend_from_slice(&data[..take]);
             data = &data[take..];
             let (used, stop) = run.decode(&held, at_eof && data.is_empty());
@@ -253,8 +263,9 @@ impl Run<'_> {
                 used += took;
                 self.frames += 1;
                 self.budget.charge(self.out, before);
-                // A service may hold back a little, never a frame's worth.
-                if rest.len() - took > self.max_frame {
+                // A service may hold back a little (a cut character),
+                // never more than a frame's worth.
+                if rest.len() - took > self.max_frame.max(RAW_HOLD) {
                     break Stop::TooLong;
                 }
                 break Stop::NeedMore;
@@ -273,293 +284,5 @@ impl Run<'_> {
             }
         };
         (used, stop)
-    }
-}
-
-/// Make room for `extra` more bytes: doubling (so trickled bytes do not
-/// copy the frame over and over), but never past `limit` unless the bytes
-/// themselves need more (whole frames waiting on the budget).
-fn grow_for(v: &mut Vec<u8>, extra: usize, limit: usize) {
-    let needed = v.len() + extra;
-    if needed <= v.capacity() {
-        return;
-    }
-    let target = needed.max((v.capacity() * 2).min(limit));
-    v.reserve_exact(target - v.len());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::service::{Chat, Count, To, Upper};
-    use proptest::prelude::*;
-    use std::time::Duration;
-
-    fn peer() -> SocketAddr {
-        "127.0.0.1:5000".parse().unwrap()
-    }
-
-    fn unlimited() -> Budget {
-        Budget {
-            left: usize::MAX,
-            fanout_cost: 1,
-        }
-    }
-
-    /// Feed `parts` one after another (then EOF), a turn at a time as the
-    /// loop would, collecting the replies framed as the wire would carry them.
-    fn run(
-        framing: Framing,
-        svc: &mut dyn Service,
-        parts: &[&[u8]],
-        max: usize,
-        budget_per_turn: usize,
-    ) -> Vec<u8> {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let mut got = Vec::new();
-        let mut feed = |data: &[u8], eof: bool, got: &mut Vec<u8>| -> Stop {
-            let mut data = data;
-            loop {
-                let mut b = Budget {
-                    left: budget_per_turn,
-                    fanout_cost: 1,
-                };
-                let fed = inb.feed(
-                    data,
-                    eof,
-                    framing,
-                    max,
-                    svc,
-                    (ConnId(1), peer()),
-                    &mut out,
-                    &mut b,
-                );
-                for (_, m) in out.messages() {
-                    framing.encode(m, got);
-                }
-                out.clear();
-                if fed.stop != Stop::Budget {
-                    return fed.stop;
-                }
-                // The rest waits for the connection's next turn, before
-                // any new bytes.
-                data = &[];
-            }
-        };
-        for p in parts {
-            if feed(p, false, &mut got) == Stop::TooLong {
-                return got;
-            }
-        }
-        feed(&[], true, &mut got);
-        got
-    }
-
-    /// `count` over `line` framing with a limit of 100 and `budget` units.
-    fn feed_count(inb: &mut InBuf, out: &mut Outbox, data: &[u8], budget: usize) -> Fed {
-        let mut b = Budget {
-            left: budget,
-            fanout_cost: 1,
-        };
-        inb.feed(
-            data,
-            false,
-            Framing::Line,
-            100,
-            &mut Count,
-            (ConnId(1), peer()),
-            out,
-            &mut b,
-        )
-    }
-
-    #[test]
-    fn whole_frames_before_a_partial_one_are_answered_and_the_rest_held() {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let fed = feed_count(&mut inb, &mut out, b"mississippi\nsas\nss", usize::MAX);
-        assert_eq!(fed.frames, 2);
-        assert_eq!(fed.stop, Stop::NeedMore);
-        assert_eq!(inb.len(), 2, "the partial line 'ss' is held");
-        let replies: Vec<_> = out.messages().map(|(_, m)| m.to_vec()).collect();
-        assert_eq!(replies, vec![b"4".to_vec(), b"2".to_vec()]);
-    }
-
-    #[test]
-    fn budget_stops_decoding_and_the_rest_resumes_without_a_read() {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let fed = feed_count(&mut inb, &mut out, b"s\ns\ns\ns\ns\n", 3);
-        assert_eq!((fed.frames, fed.stop), (3, Stop::Budget));
-        assert!(inb.has_ready_frames());
-        let fed = feed_count(&mut inb, &mut out, &[], 3);
-        assert_eq!((fed.frames, fed.stop), (2, Stop::NeedMore));
-        assert!(inb.is_empty() && !inb.has_ready_frames());
-        assert_eq!(out.len(), 5);
-    }
-
-    #[test]
-    fn a_room_message_costs_one_per_recipient() {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let mut chat = Chat::new(Duration::from_secs(1), 1);
-        let mut b = Budget {
-            left: 1000,
-            fanout_cost: 200,
-        };
-        let lines = b"x\n".repeat(100);
-        let fed = inb.feed(
-            &lines,
-            false,
-            Framing::Line,
-            100,
-            &mut chat,
-            (ConnId(1), peer()),
-            &mut out,
-            &mut b,
-        );
-        // One unit per recipient: 200 a line, so five lines spend it all.
-        assert_eq!((fed.frames, fed.stop), (5, Stop::Budget));
-        assert!(out.messages().all(|(to, _)| to == To::Others));
-        assert_eq!(inb.len(), 95 * 2);
-    }
-
-    #[test]
-    fn held_partial_frame_never_costs_twice_the_limit() {
-        // The case that cost 127.7 KB for a 64 KiB limit: 65,000 bytes,
-        // then 535 more, of one unfinished line.
-        let max = 65_536;
-        for framing in [Framing::Line, Framing::Len32] {
-            let mut inb = InBuf::default();
-            let mut out = Outbox::default();
-            let mut first = vec![b'a'; 65_000];
-            if framing == Framing::Len32 {
-                first[..4].copy_from_slice(&((max - 1) as u32).to_be_bytes());
-            }
-            for part in [&first[..], &[b'a'; 535][..]] {
-                inb.feed(
-                    part,
-                    false,
-                    framing,
-                    max,
-                    &mut Count,
-                    (ConnId(1), peer()),
-                    &mut out,
-                    &mut unlimited(),
-                );
-            }
-            assert_eq!(inb.len(), 65_535, "{framing}");
-            assert!(
-                inb.capacity() <= max + FRAME_SLACK + 1,
-                "{framing}: capacity {} for a limit of {max}",
-                inb.capacity()
-            );
-        }
-    }
-
-    #[test]
-    fn trickled_bytes_grow_the_buffer_geometrically_up_to_the_limit() {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let mut grew = 0;
-        let mut cap = 0;
-        for _ in 0..10_000 {
-            inb.feed(
-                b"a",
-                false,
-                Framing::Line,
-                10_000,
-                &mut Count,
-                (ConnId(1), peer()),
-                &mut out,
-                &mut unlimited(),
-            );
-            if inb.capacity() != cap {
-                grew += 1;
-                cap = inb.capacity();
-            }
-        }
-        assert!(grew < 20, "grew {grew} times for 10,000 one-byte reads");
-        assert!(cap <= 10_000 + FRAME_SLACK + 1);
-    }
-
-    #[test]
-    fn memory_goes_back_when_a_big_frame_completes() {
-        let mut inb = InBuf::default();
-        let mut out = Outbox::default();
-        let big = vec![b'a'; 50_000];
-        for part in [&big[..], b"\n"] {
-            inb.feed(
-                part,
-                false,
-                Framing::Line,
-                65_536,
-                &mut Count,
-                (ConnId(1), peer()),
-                &mut out,
-                &mut unlimited(),
-            );
-        }
-        assert!(inb.is_empty());
-        assert_eq!(inb.capacity(), 0);
-    }
-
-    #[test]
-    fn raw_holds_a_split_character_and_releases_it_at_eof() {
-        let got = run(Framing::Raw, &mut Upper, &[b"stra\xc3", b"\x9fe"], 100, 10);
-        assert_eq!(got, "STRASSE".as_bytes());
-        let got = run(Framing::Raw, &mut Upper, &[b"ab\xc3"], 100, 10);
-        assert_eq!(got, b"AB\xc3", "at EOF the cut character goes back raw");
-    }
-
-    proptest! {
-        /// Any split of a stream, under any budget, gives the replies the
-        /// whole stream gives at once with no budget.
-        #[test]
-        fn any_split_and_budget_answers_like_the_whole(
-            bytes in proptest::collection::vec(prop_oneof![Just(b's'), Just(b'\n'), Just(b'\r'), Just(b'x'), any::<u8>()], 0..300),
-            cuts in proptest::collection::vec(0usize..300, 0..8),
-            budget in 1usize..6,
-            framing in prop_oneof![Just(Framing::Line), Just(Framing::Len32), Just(Framing::Raw)],
-        ) {
-            let max = 40;
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
-            cuts.sort_unstable();
-            let mut parts = Vec::new();
-            let mut at = 0;
-            for c in cuts.into_iter().chain([bytes.len()]) {
-                parts.push(&bytes[at..c]);
-                at = c;
-            }
-            // raw has no boundaries (a frame is whatever one read gave),
-            // so it is checked with upper, whose output does not depend on
-            // them; line and len32 with count.
-            let svc = || -> Box<dyn Service> {
-                if framing == Framing::Raw { Box::new(Upper) } else { Box::new(Count) }
-            };
-            let whole = run(framing, &mut *svc(), &[&bytes], max, usize::MAX);
-            let split = run(framing, &mut *svc(), &parts, max, budget);
-            prop_assert_eq!(split, whole);
-        }
-
-        /// Whatever arrives, a connection holding an incomplete frame holds
-        /// at most --max-frame plus a small constant.
-        #[test]
-        fn held_bytes_stay_within_the_limit(
-            parts in proptest::collection::vec(proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'\n')], 0..80), 0..20),
-            framing in prop_oneof![Just(Framing::Line), Just(Framing::Len32)],
-        ) {
-            let max = 64;
-            let mut inb = InBuf::default();
-            let mut out = Outbox::default();
-            for p in &parts {
-                let fed = inb.feed(p, false, framing, max, &mut Count, (ConnId(1), peer()), &mut out, &mut unlimited());
-                out.clear();
-                if fed.stop == Stop::TooLong { break; }
-                prop_assert!(inb.len() <= max + FRAME_SLACK, "held {}", inb.len());
-                prop_assert!(inb.capacity() <= (max + FRAME_SLACK + 1).max(p.len()), "capacity {}", inb.capacity());
-            }
-        }
     }
 }

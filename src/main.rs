@@ -139,7 +139,8 @@ struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = defaults::UDP_MAX_MEMBERS, value_parser = at_least_one, allow_negative_numbers = true)]
     udp_max_members: usize,
     /// Disconnect a chat member that stays above --write-buffer this many
-    /// seconds (the room waits for it until then).
+    /// seconds (the room waits for it until then), or on which the room
+    /// waited alone, its other readers done, this long within 10 s.
     #[arg(long, value_name = "SECS", default_value_t = defaults::SLOW_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
     slow_timeout: f64,
     /// Close a connection whose frame is still incomplete this many seconds
@@ -211,11 +212,15 @@ struct LoadArgs {
     timeline: Option<std::path::PathBuf>,
 }
 
-/// Seconds, whole or fractional, ≥ 0.
+/// Seconds, whole or fractional, from 0 to `MAX_SECS` (about 31 years:
+/// more is a typo, and would overflow the loop's millisecond clock).
 fn secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
-        _ => Err(format!("'{s}' is not a number of seconds ≥ 0")),
+        Ok(v) if (0.0..=defaults::MAX_SECS).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds from 0 to {}",
+            defaults::MAX_SECS
+        )),
     }
 }
 

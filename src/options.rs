@@ -27,6 +27,19 @@ pub mod defaults {
     pub const STATS_SECS: f64 = 0.0;
     /// `--grace`, seconds.
     pub const GRACE_SECS: f64 = 5.0;
+    /// The longest duration any option takes, seconds (about 31 years): a
+    /// larger one is a usage error, not a timer that wraps around and
+    /// fires at once.
+    pub const MAX_SECS: f64 = 1e9;
+}
+
+/// `d` in milliseconds, for the loop's clock: saturating, so a `Duration`
+/// set in code beyond any sensible bound (`Duration::MAX`) means "never in
+/// this process's life" instead of wrapping to a deadline already past.
+pub(crate) fn millis(d: Duration) -> u64 {
+    // A quarter of u64's range: still ~1.5e8 years, and adding a clock
+    // reading to it can never overflow.
+    d.as_millis().min(u128::from(u64::MAX / 4)) as u64
 }
 
 /// How a server behaves at its limits. Every field's default is in

@@ -76,6 +76,9 @@ pub struct Counters {
     pub frame_timeouts: Counter,
     /// UDP chat relays dropped because the socket could not take them.
     pub udp_relays_dropped: Counter,
+    /// UDP replies and relays over the largest datagram (65,507 bytes over
+    /// IPv4): a reply is replaced by `ERR reply too long`, a relay dropped.
+    pub udp_too_long: Counter,
     /// Receive syscalls on UDP sockets (`recvmmsg`: up to 32 datagrams each).
     pub udp_recv_calls: Counter,
     /// Send syscalls on UDP sockets (`sendmmsg`: up to 32 datagrams each).
@@ -103,6 +106,7 @@ impl Counters {
             room_paused_ms: self.room_paused_ms.get(),
             frame_timeouts: self.frame_timeouts.get(),
             udp_relays_dropped: self.udp_relays_dropped.get(),
+            udp_too_long: self.udp_too_long.get(),
             udp_recv_calls: self.udp_recv_calls.get(),
             udp_send_calls: self.udp_send_calls.get(),
         }
@@ -130,6 +134,7 @@ pub struct Stats {
     pub room_paused_ms: u64,
     pub frame_timeouts: u64,
     pub udp_relays_dropped: u64,
+    pub udp_too_long: u64,
     pub udp_recv_calls: u64,
     pub udp_send_calls: u64,
 }
@@ -156,6 +161,7 @@ impl Stats {
             room_paused_ms: a.room_paused_ms + b.room_paused_ms,
             frame_timeouts: a.frame_timeouts + b.frame_timeouts,
             udp_relays_dropped: a.udp_relays_dropped + b.udp_relays_dropped,
+            udp_too_long: a.udp_too_long + b.udp_too_long,
             udp_recv_calls: a.udp_recv_calls + b.udp_recv_calls,
             udp_send_calls: a.udp_send_calls + b.udp_send_calls,
         })
@@ -167,10 +173,10 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_pauses={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={} udp_recv_calls={} udp_send_calls={}",
+            "stats: open={} accepted={} closed={} refused={} bytes_in={} bytes_out={} frames_in={} frames_out={} pending_out={} slow_cut={} room_pauses={} room_paused_ms={} frame_timeouts={} peak_held_input={} udp_relays_dropped={} udp_too_long={} udp_recv_calls={} udp_send_calls={}",
             self.open, self.accepted, self.closed, self.refused, self.bytes_in, self.bytes_out,
             self.frames_in, self.frames_out, self.pending_out, self.slow_cut, self.room_pauses, self.room_paused_ms,
-            self.frame_timeouts, self.peak_held_input, self.udp_relays_dropped,
+            self.frame_timeouts, self.peak_held_input, self.udp_relays_dropped, self.udp_too_long,
             self.udp_recv_calls, self.udp_send_calls
         )
     }

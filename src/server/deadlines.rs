@@ -5,6 +5,7 @@
 //! | idle (`--idle-timeout`) | at every byte either way | close |
 //! | frame (`--frame-timeout`) | at the first byte of a frame still incomplete | `ERR frame timeout` (line), then close |
 //! | slow member (`--slow-timeout`) | when a chat member goes above `--write-buffer` | close, announced as left |
+//! | room's blame (`--slow-timeout` in 10 s) | when the room waits on it alone (room.rs, blame.rs) | close, announced as left |
 //! | linger | when we sent our FIN | close |
 //!
 //! A connection has at most one live heap entry, at the earliest of its
@@ -21,6 +22,7 @@ use super::timer::Entry;
 use super::{Server, FRAME_TIMEOUT_LINE};
 use crate::conn::{Event, State};
 use crate::framing::Framing;
+use crate::options::millis;
 
 /// How long a connection we close waits for the peer's FIN, outside
 /// shutdown (in shutdown: until `--grace` ends).
@@ -28,11 +30,11 @@ pub(super) const LINGER_MS: u64 = 2_000;
 
 impl Server {
     fn frame_timeout_ms(&self) -> Option<u64> {
-        self.opts.frame_timeout.map(|d| d.as_millis() as u64)
+        self.opts.frame_timeout.map(millis)
     }
 
     fn slow_timeout_ms(&self) -> u64 {
-        self.opts.slow_timeout.as_millis() as u64
+        millis(self.opts.slow_timeout)
     }
 
     /// Traffic: push the idle deadline forward (O(1): the heap is only
@@ -47,7 +49,7 @@ impl Server {
         if conn.state() == State::Lingering {
             return; // a lingering connection's deadline does not move
         }
-        conn.set_deadline(self.now_ms + idle.as_millis() as u64);
+        conn.set_deadline(self.now_ms + millis(idle));
         self.schedule(key);
     }
 
@@ -94,7 +96,20 @@ impl Server {
             let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
             if conn.state() == State::Lingering && idle_or_linger {
                 self.close(key, &"closed by us; the peer did not close in time");
-            } else if conn.slow_expired(st, now) {
+                continue;
+            }
+            let cut = conn.slow_expired(st, now)
+                || conn.blame_expired(now)
+                || (conn.state() == State::Open && conn.frame_expired(ft, now))
+                || idle_or_linger;
+            if cut && !self.catch_up(key) {
+                continue; // closed by its own I/O (EOF, an error)
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
+            if conn.slow_expired(st, now) {
                 self.counters.slow_cut.add(1);
                 let hw = self.opts.write_buffer;
                 self.close(
@@ -103,6 +118,16 @@ impl Server {
                         "chat member above --write-buffer ({hw} bytes) for --slow-timeout"
                     ),
                 );
+            } else if conn.blame_expired(now) {
+                if self.blame_exceeded(key) {
+                    self.counters.slow_cut.add(1);
+                    self.close(
+                        key,
+                        &"chat member that held its room of faster readers for over --slow-timeout in 10 s",
+                    );
+                } else {
+                    self.schedule(key);
+                }
             } else if conn.state() == State::Open && conn.frame_expired(ft, now) {
                 self.frame_timed_out(key);
             } else if idle_or_linger {
@@ -118,6 +143,34 @@ impl Server {
                 .get(e.key as usize)
                 .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == e.at)
         });
+    }
+
+    /// Before a deadline cuts connection `key`: do the I/O its events would
+    /// have asked for, had the loop fetched them — read what waits, write
+    /// what the peer made room for — so the cut is judged on the socket's
+    /// state now, not on the last event the loop happened to see. After a
+    /// stall (SIGSTOP, a VM pause, starvation) many sockets are ready at
+    /// once and one `epoll_wait` returns at most a batch of them; without
+    /// this, a connection whose bytes arrived in time but whose event was
+    /// not yet fetched would be cut as idle, or told `ERR frame timeout`.
+    ///
+    /// Why this and not "expire nothing until a poll returns fewer events
+    /// than its capacity": that needs the poll's count, which a host loop
+    /// (embedding, `Nested`) does not give us, and it is still wrong for a
+    /// connection deferred by its budget. This costs one `read` (and a
+    /// `write` if replies wait) per connection that comes due, and only
+    /// then — never per event, never per message.
+    ///
+    /// Returns whether the connection is still open.
+    fn catch_up(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        // Readiness is a hint either way (mio allows spurious events): a
+        // read that finds nothing costs one WouldBlock.
+        conn.set_may_read(true);
+        self.drive_key(key);
+        self.conns.contains(key)
     }
 
     /// A frame took longer than `--frame-timeout` to arrive (slowloris):

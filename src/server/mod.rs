@@ -35,6 +35,7 @@
 //! `examples/in_tokio.rs`, `examples/in_epoll.rs`.
 
 mod accept;
+mod blame;
 mod builder;
 mod deadlines;
 pub(crate) mod drive;
@@ -362,11 +363,14 @@ impl Server {
 
     /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
     /// graceful shutdown that follows (a second signal cuts it short).
-    /// Prints the `--stats` line to stderr if asked.
+    /// Prints the `--stats` line to stderr if asked. The signal handlers
+    /// are installed here, when the loop starts ([`Workers::bind`] installs
+    /// them before binding, so a ready line printed in between is safe).
     pub fn run(self) -> io::Result<()> {
         let stats = self.opts.stats_every.is_some();
         let all = WorkerCounters::new(vec![self.counters()]);
-        self.run_loop(Poll::new()?, true, None, all.clone())?;
+        let signals = workers::listen_for_signals()?;
+        self.run_loop(Poll::new()?, Some(signals), None, all.clone())?;
         if stats {
             // The last word: what was read and written in all.
             eprintln!("{}", all.line());
@@ -376,39 +380,39 @@ impl Server {
 
     /// The loop [`run`](Self::run) and each of [`Workers`] run: poll,
     /// hand out events, on_timer, until shutdown is over. `signals`: this
-    /// loop listens for SIGINT/SIGTERM (one loop in a process does); with
+    /// loop listens for SIGINT/SIGTERM through this pipe (one loop in a
+    /// process does; its handlers were installed before, see
+    /// [`Workers::bind`]); with
     /// `control`, it is one of several workers, which a signal (or
     /// [`Stopper`]) stops together. Every `--stats` period it prints the
     /// line for `stats`, all the workers' counters.
     fn run_loop(
         mut self,
         mut poll: Poll,
-        signals: bool,
+        signals: Option<signal_hook_mio::v1_0::Signals>,
         control: Option<&Control>,
         stats: WorkerCounters,
     ) -> io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        use signal_hook_mio::v1_0::Signals;
-
         // The last usable tokens are the signal pipe's and the waker's (see
         // workers.rs); the server has the rest.
         self.register(poll.registry(), 0..WAKER.0)?;
-        let mut signal_pipe = None;
-        if signals {
-            let mut s = Signals::new([SIGINT, SIGTERM])?;
-            poll.registry()
-                .register(&mut s, SIGNALS, Interest::READABLE)?;
+        let signals_on = signals.is_some();
+        let mut signal_pipe = signals;
+        if let Some(s) = &mut signal_pipe {
+            // A signal that came before this registration is not lost: its
+            // byte waits in the pipe, and epoll reports a descriptor that is
+            // already readable when it is added.
+            poll.registry().register(s, SIGNALS, Interest::READABLE)?;
             trace!(
                 "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
                 SIGNALS.0
             );
-            signal_pipe = Some(s);
         }
         let mut events = Events::with_capacity(1024);
-        let mut next_stats = (signals || control.is_none())
+        let mut next_stats = (signals_on || control.is_none())
             .then_some(self.opts.stats_every)
             .flatten()
-            .map(|d| Instant::now() + d);
+            .and_then(|d| Instant::now().checked_add(d)); // Duration::MAX: never
         loop {
             let mut timeout = self.next_timeout();
             if let Some(at) = next_stats {
@@ -468,7 +472,7 @@ impl Server {
             if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
                 if Instant::now() >= at {
                     eprintln!("{}", stats.line());
-                    next_stats = Some(at + every);
+                    next_stats = at.checked_add(every);
                 }
             }
             if self.is_finished() {

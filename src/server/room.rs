@@ -15,11 +15,22 @@
 //! none is forgotten, although edge-triggered readiness will not report
 //! its bytes again. A member that stays above the mark for
 //! `--slow-timeout` is disconnected (deadlines.rs), and the room goes on.
+//!
+//! One member must not hold a room of faster readers hostage, though, by
+//! dipping below the mark just often enough: the room keeps an account of
+//! the time it waits on members above the mark *while every other member
+//! that got the same messages has written them all* (blame.rs), and a
+//! member blamed for more than `--slow-timeout` within 10 s is cut. The
+//! counts this needs are kept as members change class (above the mark,
+//! draining, done), so a turn pays O(1); the room's members are scanned
+//! only when blame may start — once a pause at most.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use log::{debug, trace};
 
+use super::blame::{running, Window};
 use super::drive::queue_reply;
 use super::{Server, DRIVES_PER_PASS};
 use crate::conn::{Conn, State};
@@ -44,6 +55,14 @@ pub(super) struct Room {
     paused: Vec<u32>,
     /// When the room paused (ms; 0: it is not paused).
     paused_since: u64,
+    /// Members at or below the mark with room bytes still to write.
+    draining: usize,
+    /// Members blamed now (above the mark while the others are done), and
+    /// since when (ms; 0: nobody is).
+    blamed: Vec<u32>,
+    blame_since: u64,
+    /// Each member's blame over the last 10 s (members ever blamed only).
+    accounts: HashMap<u32, Window>,
 }
 
 impl Room {
@@ -110,18 +129,25 @@ impl Server {
         self.counters.frames_out.add(messages);
         let bytes = &self.encode_buf[..];
         let shared: Option<Rc<[u8]>> = (bytes.len() > SHARE_ABOVE).then(|| Rc::from(bytes));
+        let mut newly_draining = 0;
         for &m in &listener.room.members {
             let m = m as usize;
-            if Some(m) == sender {
-                continue;
-            }
             let Some(conn) = self.conns.get_mut(m) else {
                 continue;
             };
+            if Some(m) == sender {
+                conn.set_got_latest(false);
+                continue;
+            }
             // Closing or half-closed members are on their way out: they
             // get what they are owed, not new conversation.
             if conn.state() != State::Open {
                 continue;
+            }
+            conn.set_got_latest(true);
+            if !conn.is_over_mark() && !conn.is_draining() {
+                conn.set_draining(true);
+                newly_draining += 1;
             }
             let out = &mut conn.bufs_mut(&mut self.pool).out;
             match &shared {
@@ -141,12 +167,18 @@ impl Server {
         // chance to write (they may wait a pass: see settle()), so no
         // sender adds to them meanwhile. Being above the mark for a moment
         // costs nothing else: only --slow-timeout above it cuts a member.
+        listener.room.draining += newly_draining;
         let mut went_over = std::mem::take(&mut self.went_over);
         for &m in &went_over {
             self.update_level(m);
         }
         went_over.clear();
         self.went_over = went_over;
+        if newly_draining > 0 {
+            // New messages for the others: nobody is to blame while they
+            // write them.
+            self.reblame(li);
+        }
     }
 
     /// Finish what this event started for other connections: drive the
@@ -184,8 +216,23 @@ impl Server {
         if !room.is_room {
             return;
         }
-        let over = c.state() == State::Open && c.over(hw);
+        let open = c.state() == State::Open;
+        let over = open && c.over(hw);
+        let draining = open && !over && c.pending_out() > 0;
+        let drained = c.is_draining() && !draining;
+        if draining != c.is_draining() {
+            c.set_draining(draining);
+            if draining {
+                room.draining += 1;
+            } else {
+                room.draining = room.draining.saturating_sub(1);
+            }
+        }
         if over == c.is_over_mark() {
+            if drained && room.over > 0 && room.draining == 0 {
+                // The last of the others is done: blame may start.
+                self.reblame(li);
+            }
             return;
         }
         c.set_over_mark(over, now);
@@ -207,6 +254,88 @@ impl Server {
                 self.resume_room(li);
             }
         }
+        self.reblame(li);
+    }
+
+    /// The room's blame after a change of who is above the mark or still
+    /// writing: end the running interval (charging each member blamed in
+    /// it), then start one if the room now waits on its members above the
+    /// mark alone — no other member is still writing, and at least one
+    /// that got the same messages is done with them (so the only reader
+    /// of a flood, whose sender received nothing, is never blamed).
+    pub(super) fn reblame(&mut self, li: usize) {
+        let now = self.now_ms;
+        let slow = crate::options::millis(self.opts.slow_timeout);
+        let room = &mut self.listeners[li].room;
+        if room.blame_since != 0 {
+            let since = std::mem::replace(&mut room.blame_since, 0);
+            for k in room.blamed.drain(..) {
+                room.accounts.entry(k).or_default().add(since, now);
+                if let Some(c) = self.conns.get_mut(k as usize) {
+                    c.set_blame_due(0);
+                }
+            }
+        }
+        if room.over == 0 || room.draining > 0 {
+            return;
+        }
+        let mut done = false;
+        for &m in &room.members {
+            let Some(c) = self.conns.get(m as usize) else {
+                continue;
+            };
+            if c.state() != State::Open {
+                continue;
+            }
+            if c.is_over_mark() {
+                room.blamed.push(m);
+            } else if c.got_latest() && c.pending_out() == 0 {
+                done = true;
+            }
+        }
+        if !done || room.blamed.is_empty() {
+            room.blamed.clear();
+            return;
+        }
+        room.blame_since = now;
+        let blamed = std::mem::take(&mut room.blamed);
+        for &k in &blamed {
+            let total = room.accounts.get(&k).map_or(0, |w| w.total(now));
+            if let Some(c) = self.conns.get_mut(k as usize) {
+                // Cut once the account is *over* --slow-timeout (already
+                // over: due now, not a millisecond later each time).
+                c.set_blame_due(due_at(now, slow, total));
+            }
+        }
+        for &k in &blamed {
+            self.schedule(k as usize);
+        }
+        self.listeners[li].room.blamed = blamed;
+    }
+
+    /// A member's blame came due: whether its account (the running interval
+    /// included) is over `--slow-timeout` within the window. If not — the
+    /// window moved on, old blame fell out of it — its next due time is
+    /// set (the caller schedules it).
+    pub(super) fn blame_exceeded(&mut self, key: usize) -> bool {
+        let now = self.now_ms;
+        let slow = crate::options::millis(self.opts.slow_timeout);
+        let Some(c) = self.conns.get_mut(key) else {
+            return false;
+        };
+        let room = &self.listeners[c.listener()].room;
+        let mut total = room.accounts.get(&(key as u32)).map_or(0, |w| w.total(now));
+        if room.blame_since != 0 && room.blamed.contains(&(key as u32)) {
+            total += running(room.blame_since, now);
+        } else {
+            c.set_blame_due(0);
+            return false;
+        }
+        if total > slow {
+            return true;
+        }
+        c.set_blame_due(due_at(now, slow, total));
+        false
     }
 
     /// List `key` to be driven again when its room resumes.
@@ -244,7 +373,10 @@ impl Server {
     pub(super) fn leave_room<S>(&mut self, li: usize, conn: &Conn<S>) {
         let room = &mut self.listeners[li].room;
         let idx = conn.member_idx();
-        room.members.swap_remove(idx);
+        let key = room.members.swap_remove(idx);
+        if conn.is_draining() {
+            room.draining = room.draining.saturating_sub(1);
+        }
         if let Some(&moved) = room.members.get(idx) {
             if let Some(c) = self.conns.get_mut(moved as usize) {
                 c.set_member_idx(idx);
@@ -260,5 +392,25 @@ impl Server {
                 self.resume_room(li);
             }
         }
+        if self.listeners[li].room.is_room {
+            self.reblame(li);
+            let room = &mut self.listeners[li].room;
+            room.accounts.remove(&key);
+            let now = self.now_ms;
+            // Accounts of members long forgiven go too.
+            if room.accounts.len() > room.members.len() {
+                room.accounts.retain(|_, w| !w.is_spent(now));
+            }
+        }
+    }
+}
+
+/// When a member blamed from `now` on, with `total` ms of blame in its
+/// account already, passes `slow` ms.
+fn due_at(now: u64, slow: u64, total: u64) -> u64 {
+    if total > slow {
+        now
+    } else {
+        now + (slow - total) + 1
     }
 }

@@ -26,7 +26,7 @@ impl Server {
         if self.stopping.is_some() {
             return;
         }
-        self.stopping = Some(self.now_ms + grace.as_millis() as u64);
+        self.stopping = Some(self.now_ms + crate::options::millis(grace));
         info!("shutting down: no new connections; delivering owed replies for up to {grace:?}");
         for l in &mut self.listeners {
             if let Socket::Tcp(t) = &mut l.socket {

@@ -34,6 +34,7 @@ use std::thread::{self, JoinHandle};
 
 use log::{error, info};
 use mio::{Poll, Token, Waker};
+use signal_hook_mio::v1_0::Signals;
 
 use super::{Builder, Server};
 use crate::addr::{Endpoint, ListenSpec};
@@ -166,6 +167,8 @@ impl WorkerCounters {
 pub struct Workers {
     first: Server,
     poll: Poll,
+    /// SIGINT/SIGTERM, caught from before the first socket was bound.
+    signals: Signals,
     control: Arc<Control>,
     /// The other workers, each waiting for the word to start.
     others: Waiting,
@@ -218,6 +221,10 @@ impl Workers {
         n: usize,
         factory: Option<Arc<Factory>>,
     ) -> io::Result<Workers> {
+        // First of all: from here on a SIGTERM waits in the pipe for the
+        // loop instead of killing the process, so a supervisor that signals
+        // as soon as the server says it is ready gets a graceful exit.
+        let signals = listen_for_signals()?;
         let open_total = Arc::new(AtomicUsize::new(0));
         let mut builder = Server::builder(opts);
         if n > 1 {
@@ -250,6 +257,7 @@ impl Workers {
             counters: WorkerCounters(vec![first.counters()]),
             first,
             poll,
+            signals,
             control,
             others: Waiting(Vec::new()),
         };
@@ -291,7 +299,7 @@ impl Workers {
                     // A worker that panics stops the others too (the
                     // guard's drop runs while unwinding).
                     let _guard = StopAllOnPanic(&control);
-                    let r = server.run_loop(poll, false, Some(&control), WorkerCounters(vec![]));
+                    let r = server.run_loop(poll, None, Some(&control), WorkerCounters(vec![]));
                     if let Err(e) = &r {
                         // One worker down: stop them all rather than serve
                         // a share of the clients with nobody listening.
@@ -359,11 +367,12 @@ impl Workers {
         let Workers {
             first,
             poll,
+            signals,
             control,
             counters,
             ..
         } = self;
-        let mut result = first.run_loop(poll, true, Some(&control), counters.clone());
+        let mut result = first.run_loop(poll, Some(signals), Some(&control), counters.clone());
         if result.is_err() {
             control.request(Stop::Graceful);
         }
@@ -402,6 +411,12 @@ impl Workers {
         }
         result
     }
+}
+
+/// Catch SIGINT and SIGTERM from now on: each becomes a byte in the pipe
+/// the loop polls (their default action, death, no longer applies).
+pub(super) fn listen_for_signals() -> io::Result<Signals> {
+    Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
 }
 
 /// Asks every worker to stop if dropped while its thread panics.
