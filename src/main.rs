@@ -57,6 +57,17 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
 
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  sockloop load tcp://127.0.0.1:7000 --conns 50 --html run.html   # one run, its report
+  sockloop load tcp://127.0.0.1:7000 --json > sockloop.json
+  sockloop load tcp://127.0.0.1:7001 --json > tokio.json
+  sockloop report sockloop.json tokio.json --html compare.html
+  sockloop report a.json b.json --label 'before' --label 'after' --html ab.html
+The page shows latency by percentile (every run overlaid), each run second by
+second, and a table of figures and settings. Open it in any browser; it needs
+no network and no script.";
+
 #[derive(Parser)]
 #[command(
     name = "sockloop",
@@ -98,6 +109,24 @@ enum Command {
     /// Drive an echo-like service with many connections and report.
     #[command(after_help = format!("{LOAD_EXAMPLES}\n\n{FOOTER}"))]
     Load(LoadArgs),
+    /// Runs (`load --json` files) as one HTML page of charts.
+    #[command(after_help = format!("{REPORT_EXAMPLES}\n\n{FOOTER}"))]
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// `load --json` (or `merge --json`) output, one JSON object a file.
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    files: Vec<std::path::PathBuf>,
+    /// Write the report to OUT: one self-contained HTML file (inline SVG,
+    /// no script, nothing fetched).
+    #[arg(long, value_name = "OUT", required = true)]
+    html: std::path::PathBuf,
+    /// The name of a run in legends and tables, one per FILE in order
+    /// (default: each file's name without its extension).
+    #[arg(long = "label", value_name = "NAME")]
+    labels: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -193,6 +222,11 @@ struct LoadArgs {
     /// in µs, errors, open connections.
     #[arg(long, value_name = "FILE")]
     timeline: Option<std::path::PathBuf>,
+    /// Write the run's report to FILE: one self-contained HTML page with the
+    /// latency curve, the run second by second and its figures (as
+    /// `sockloop report`).
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 /// Seconds, whole or fractional, ≥ 0.
@@ -260,6 +294,7 @@ fn main() -> ExitCode {
         }),
         Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => load_cmd(a),
+        Command::Report(a) => report_cmd(a),
     };
     match result {
         Ok(code) => code,
@@ -376,6 +411,10 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     };
     write(&a.hgrm, "--hgrm", report.to_hgrm())?;
     write(&a.timeline, "--timeline", report.to_timeline_csv())?;
+    if let Some(out) = &a.html {
+        let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
+        sockloop::report::write_one(out, &targets.join(" "), &report.to_json())?;
+    }
     if a.json {
         println!("{}", report.to_json());
     } else {
@@ -386,4 +425,21 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn report_cmd(a: ReportArgs) -> Result<ExitCode, String> {
+    if !a.labels.is_empty() && a.labels.len() != a.files.len() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::WrongNumberOfValues,
+                format!(
+                    "report: {} --label for {} files (give one per file, in order, or none)",
+                    a.labels.len(),
+                    a.files.len()
+                ),
+            )
+            .exit();
+    }
+    sockloop::report::report_files(&a.files, &a.labels, &a.html)?;
+    Ok(ExitCode::SUCCESS)
 }
