@@ -413,7 +413,12 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     write(&a.timeline, "--timeline", report.to_timeline_csv())?;
     if let Some(out) = &a.html {
         let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
-        sockloop::report::write_one(out, &targets.join(" "), &report.to_json())?;
+        sockloop::report::write_one(
+            out,
+            &targets.join(" "),
+            &report.to_json(),
+            &report.latency_ns,
+        )?;
     }
     if a.json {
         println!("{}", report.to_json());

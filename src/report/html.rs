@@ -25,7 +25,9 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Small and optional: the page is plain HTML without it.
+/// Small and optional: the page is plain HTML without it. A chart's
+/// heading is hidden while CSS is on (the picture has the same title) and
+/// there for screen readers, links and CSS-off reading.
 const STYLE: &str = "\
 body{font-family:sans-serif;color:#222;max-width:900px;margin:1em auto;padding:0 1em}
 svg{max-width:100%;height:auto}
@@ -36,6 +38,7 @@ th,td{border:1px solid #bbb;padding:2px 8px;text-align:right}
 th[scope=row]{text-align:left;font-weight:normal}
 tr.part th{text-align:left;background:#eee}
 section{break-inside:avoid;page-break-inside:avoid}
+.chart h2{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 @media print{nav{display:none}body{max-width:none}}";
 
 /// The whole page for `runs`, whose charts are `charts` drawn as `drawn`.
@@ -70,7 +73,7 @@ pub fn page(runs: &[Run], charts: &[Chart], drawn: &[Rendered]) -> String {
         let title = escape(&c.title);
         let _ = write!(
             s,
-            "<section id=\"chart{i}\">\n<h2>{title}</h2>\n<figure role=\"img\" aria-label=\"{title}\">\n{}\n",
+            "<section id=\"chart{i}\" class=\"chart\">\n<h2>{title}</h2>\n<figure role=\"img\" aria-label=\"{title}\">\n{}\n",
             inline_svg(&d.svg)
         );
         if let Some(note) = &c.note {

@@ -16,6 +16,7 @@
 
 mod base64;
 pub mod charts;
+pub mod hist;
 pub mod html;
 pub mod model;
 pub mod render;
@@ -72,10 +73,25 @@ pub fn write(out: &Path, runs: &[Run]) -> Result<(), String> {
     std::fs::write(out, page).map_err(|e| format!("--html {}: {e}", out.display()))
 }
 
-/// `load --html OUT`: the run just made, from its `--json` object.
-pub fn write_one(out: &Path, label: &str, json: &str) -> Result<(), String> {
-    let v: serde_json::Value =
+/// `load --html OUT`: the run just made, from its `--json` object and its
+/// latency histogram (ns), which draws the curve when the JSON has no
+/// `histogram` key of its own.
+pub fn write_one(
+    out: &Path,
+    label: &str,
+    json: &str,
+    latency_ns: &hdrhistogram::Histogram<u64>,
+) -> Result<(), String> {
+    let mut v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("--html: the run's JSON: {e}"))?;
+    if let Some(o) = v.as_object_mut() {
+        if !o.contains_key("histogram") && !latency_ns.is_empty() {
+            o.insert(
+                "histogram".into(),
+                hist::encode_ns_as_us(latency_ns)?.into(),
+            );
+        }
+    }
     let run = Run::from_json(label, &v).map_err(|e| format!("--html: {e}"))?;
     write(out, &[run])
 }

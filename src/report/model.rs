@@ -7,7 +7,7 @@
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
 
-use super::base64;
+use super::hist::decode_histogram;
 
 /// The five figures `load` gives of a distribution (µs); any may be absent
 /// (`send_lateness_us` has only p50, p99 and max).
@@ -264,18 +264,9 @@ fn utc(t: f64) -> String {
     )
 }
 
-/// `histogram`: base64 of an HdrHistogram V2 (deflate or plain) encoding.
-fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::decode(b64).map_err(|e| format!("histogram: {e}"))?;
-    hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("histogram: not an HdrHistogram V2 encoding ({e:?})"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdrhistogram::serialization::Serializer;
     use serde_json::json;
 
     #[test]
@@ -313,24 +304,5 @@ mod tests {
         assert_eq!(shown(&json!(["tcp://a", "tcp://b"])), "tcp://a, tcp://b");
         assert_eq!(utc(0.0), "1970-01-01 00:00:00");
         assert_eq!(utc(1_796_040_000.5), "2026-11-30 12:00:00");
-    }
-
-    #[test]
-    fn a_histogram_round_trips_through_v2_deflate_base64() {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-        for v in 1..=1000u64 {
-            h.record(v * 10).unwrap();
-        }
-        let mut bytes = Vec::new();
-        hdrhistogram::serialization::V2DeflateSerializer::new()
-            .serialize(&h, &mut bytes)
-            .unwrap();
-        let v = json!({"connections": 1, "histogram": base64::encode(&bytes)});
-        let r = Run::from_json("a", &v).unwrap();
-        let back = r.histogram.unwrap();
-        assert_eq!(back.len(), 1000);
-        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
-        let bad = Run::from_json("a", &json!({"connections": 1, "histogram": "!!"})).unwrap();
-        assert!(bad.histogram.is_none() && bad.histogram_error.is_some());
     }
 }
