@@ -82,8 +82,20 @@ pub fn write_one(
     json: &str,
     latency_ns: &hdrhistogram::Histogram<u64>,
 ) -> Result<(), String> {
+    let v = with_histogram(json, latency_ns).map_err(|e| format!("--html: {e}"))?;
+    let run = Run::from_json(label, &v).map_err(|e| format!("--html: {e}"))?;
+    write(out, &[run])
+}
+
+/// A run's `--json` object with a `histogram` key made from `latency_ns`
+/// when it has none (`load --html`, and the benches that save their runs
+/// for `sockloop report`).
+pub fn with_histogram(
+    json: &str,
+    latency_ns: &hdrhistogram::Histogram<u64>,
+) -> Result<serde_json::Value, String> {
     let mut v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("--html: the run's JSON: {e}"))?;
+        serde_json::from_str(json).map_err(|e| format!("the run's JSON: {e}"))?;
     if let Some(o) = v.as_object_mut() {
         if !o.contains_key("histogram") && !latency_ns.is_empty() {
             o.insert(
@@ -92,6 +104,5 @@ pub fn write_one(
             );
         }
     }
-    let run = Run::from_json(label, &v).map_err(|e| format!("--html: {e}"))?;
-    write(out, &[run])
+    Ok(v)
 }

@@ -43,7 +43,7 @@ pub fn tick(v: f64) -> String {
     };
     match v.abs() {
         a if a >= 1e6 => format!("{}M", trim(v / 1e6)),
-        a if a >= 1e4 => format!("{}k", trim(v / 1e3)),
+        a if a >= 1e3 => format!("{}k", trim(v / 1e3)),
         _ => trim(v),
     }
 }
@@ -84,6 +84,7 @@ fn draw(
     let mut cc = ChartBuilder::on(&root)
         .caption(&chart.title, ("sans-serif", 20))
         .margin(12)
+        .margin_right(34) // room for the last x label, centred on the edge
         .x_label_area_size(44)
         .y_label_area_size(70)
         .build_cartesian_2d(xr.clone(), yr)?;
@@ -194,7 +195,8 @@ mod tests {
     fn ticks_are_short() {
         assert_eq!(tick(1_500_000.0), "1.5M");
         assert_eq!(tick(25_000.0), "25k");
-        assert_eq!(tick(1200.0), "1200");
+        assert_eq!(tick(1200.0), "1.2k");
+        assert_eq!(tick(999.0), "999");
         assert_eq!(tick(0.25), "0.25");
         assert_eq!(tick(0.0), "0");
     }
