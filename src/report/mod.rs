@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Nothing here does I/O but [`report_files`] (reads the JSON files) and
-//! [`write`]; the page is a `String` from [`html`].
+//! [`write()`]; the page is a `String` from [`html()`].
 
 mod base64;
 pub mod charts;
