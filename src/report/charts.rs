@@ -361,11 +361,15 @@ mod tests {
                    "timeline": (1..=90).map(|s| json!({"second": s, "messages": s * 1000, "p99_us": 5.0 * s as f64,
                         "lateness_p99_us": 2.0, "connects": 7, "errors": 0, "open": 50})).collect::<Vec<_>>()}),
         );
+        // The small run first: a range taken from the first series alone fails.
         let small = run(
             "small",
-            json!({"connections": 1, "latency_us": {"p50": 0.5}}),
+            json!({"connections": 1, "latency_us": {"p50": 0.5},
+                   "send_lateness_us": {"p50": 1.0}, "connect_latency_us": {"p50": 2.0},
+                   "timeline": [{"second": 1, "messages": 1, "p99_us": 1.0, "lateness_p99_us": 0.5,
+                                 "connects": 1, "errors": 0, "open": 1}]}),
         );
-        let cs = charts(&[big, small]);
+        let cs = charts(&[small, big]);
         assert_eq!(cs.len(), 9, "every chart kind has data here");
         for c in &cs {
             let (xr, yr) = (c.x_range(), c.y_range());

@@ -244,8 +244,8 @@ mod tests {
         let c = chart(
             XAxis::Seconds,
             vec![
-                (1..=60).map(|s| (s as f64, (s * s) as f64)).collect(),
                 (1..=45).map(|s| (s as f64, 7.0)).collect(),
+                (1..=60).map(|s| (s as f64, (s * s) as f64)).collect(),
             ],
         );
         let r = render(&c).unwrap();
@@ -261,7 +261,7 @@ mod tests {
             }
         }
         // The highest point is near the top of the area but below the legend room.
-        let top = lines[0].iter().map(|p| p.1).min().unwrap();
+        let top = lines[1].iter().map(|p| p.1).min().unwrap();
         assert!(
             top > ys.start + 40,
             "legend room kept: top {top}, area {ys:?}"
