@@ -179,6 +179,7 @@ fn main() {
                     connect_rate: 5000.0,
                     idle: false,
                     churn: None,
+                    ..LoadConfig::default()
                 };
                 let perf = SyscallCount::start(*tid, calls);
                 let cpu0 = cpu_of(*tid);
@@ -186,7 +187,7 @@ fn main() {
                     .name("load-udp".into())
                     .spawn(move || {
                         pin(1);
-                        load::run_with_progress(&cfg, false)
+                        load::run_with_progress(&cfg, false, &load::Stop::new())
                     })
                     .unwrap()
                     .join()
