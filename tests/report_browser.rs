@@ -103,7 +103,7 @@ fn a_report_of_two_runs_renders_in_chromium_with_every_chart_and_legend() {
     let mut runs = Vec::new();
     for (name, extra) in [("steady", &[][..]), ("churning", &["--churn", "20"][..])] {
         let o = bin()
-            .args(["load", &ep, "--conns", "4", "--duration", "2.2", "--json"])
+            .args(["load", &ep, "--conns", "4", "--duration", "2", "--json"])
             .args(extra)
             .stdin(Stdio::null())
             .output()

@@ -222,7 +222,17 @@ pub fn shown(v: &Value) -> String {
                     s
                 }
             }
-            (None, Some(f)) => format!("{f}"),
+            // Three decimals (three significant digits below 1): 2.200000467 s
+            // is 2.2 s to a reader, and 0.0004 % is not 0.
+            (None, Some(f)) => {
+                let digits = if f.abs() >= 1.0 {
+                    3
+                } else {
+                    (2 - f.abs().log10().floor() as i64).clamp(3, 12) as usize
+                };
+                let s = format!("{f:.digits$}");
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
             _ => n.to_string(),
         },
         Value::Array(a) => a.iter().map(shown).collect::<Vec<_>>().join(", "),
@@ -300,6 +310,9 @@ mod tests {
     fn figures_are_shown_as_people_read_them() {
         assert_eq!(shown(&json!(1234567)), "1,234,567");
         assert_eq!(shown(&json!(12.5)), "12.5");
+        assert_eq!(shown(&json!(2.200000467)), "2.2");
+        assert_eq!(shown(&json!(0.0004)), "0.0004");
+        assert_eq!(shown(&json!(0.12345)), "0.123");
         assert_eq!(shown(&json!(null)), "—");
         assert_eq!(shown(&json!(["tcp://a", "tcp://b"])), "tcp://a, tcp://b");
         assert_eq!(utc(0.0), "1970-01-01 00:00:00");
