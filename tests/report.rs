@@ -235,6 +235,10 @@ fn load_html_writes_the_report_of_the_run_just_made() {
     let page = std::fs::read_to_string(&out).unwrap();
     assert!(page.contains(">Latency by percentile</text>"));
     assert!(
+        !page.contains("has no `histogram`"),
+        "the curve is the run's whole histogram"
+    );
+    assert!(
         page.contains(&format!(">{ep}</text>")),
         "the run is labelled by its target"
     );
