@@ -6,7 +6,8 @@
 #   bash benches/charts.sh              # run (about 2 minutes), then draw
 #   DRAW_ONLY=1 bash benches/charts.sh  # redraw from benches/results/ only
 #
-# Knobs: SECS (2 per run), PARTS (123: which comparisons to run),
+# Knobs: SECS (2 per run), PARTS (123: which comparisons to run), CHARTS
+# (which charts of each report to keep, by slug of their title),
 # YARDSTICK (../shared/yardstick). Timing-sensitive: on a shared machine run it alone
 # (we wrap it in `flock` on a lock file). Needs the yardstick's tcpkali
 # (../shared/yardstick/tcpkali/build.sh builds it; TCPKALI=path overrides);
@@ -24,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-2}
 PARTS=${PARTS:-123}
+CHARTS=${CHARTS:-latency-by-percentile messages-per-second}
 YARDSTICK=${YARDSTICK:-../shared/yardstick}
 R=benches/results
 IMG=docs/img
@@ -83,13 +85,14 @@ fi
 draw() {
   local name=$1; shift
   $S report "$@" --html $R/$name.html
-  python3 - "$R/$name.html" "$IMG/$name" <<'EOF'
+  python3 - "$R/$name.html" "$IMG/$name" "$CHARTS" <<'EOF'
 import re, sys
-page, prefix = sys.argv[1], sys.argv[2]
+page, prefix, keep = sys.argv[1], sys.argv[2], sys.argv[3].split()
 html = open(page, encoding='utf-8').read()
 for title, svg in re.findall(r'<h2>(.*?)</h2>\s*<figure[^>]*>\s*(<svg.*?</svg>)', html, re.S):
     slug = re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')
-    open(f'{prefix}-{slug}.svg', 'w', encoding='utf-8').write(svg + '\n')
+    if slug in keep:
+        open(f'{prefix}-{slug}.svg', 'w', encoding='utf-8').write(svg + '\n')
 EOF
   rm -f $R/$name.html
 }
