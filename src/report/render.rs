@@ -120,7 +120,7 @@ fn draw(
     for s in &chart.series {
         let base = PALETTE[s.colour % PALETTE.len()];
         let style = if s.faint {
-            base.mix(0.6).stroke_width(1)
+            base.mix(0.85).stroke_width(1)
         } else {
             base.stroke_width(2)
         };
