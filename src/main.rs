@@ -15,6 +15,8 @@ use sockloop::load::{self, LoadConfig};
 use sockloop::options::defaults;
 use sockloop::{Framing, Options, Workers};
 
+mod report_cli;
+
 /// Said at the end of every `--help`: exit codes and logging.
 const FOOTER: &str = "\
 Exit codes: 0 success; 1 a runtime error (one line `error: ...` naming the
@@ -56,17 +58,6 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 1000 --rate 20000
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
-
-const REPORT_EXAMPLES: &str = "\
-Examples:
-  sockloop load tcp://127.0.0.1:7000 --conns 50 --html run.html   # one run, its report
-  sockloop load tcp://127.0.0.1:7000 --json > sockloop.json
-  sockloop load tcp://127.0.0.1:7001 --json > tokio.json
-  sockloop report sockloop.json tokio.json --html compare.html
-  sockloop report a.json b.json --label 'before' --label 'after' --html ab.html
-The page shows latency by percentile (every run overlaid), each run second by
-second, and a table of figures and settings. Open it in any browser; it needs
-no network and no script.";
 
 #[derive(Parser)]
 #[command(
@@ -110,23 +101,8 @@ enum Command {
     #[command(after_help = format!("{LOAD_EXAMPLES}\n\n{FOOTER}"))]
     Load(LoadArgs),
     /// Runs (`load --json` files) as one HTML page of charts.
-    #[command(after_help = format!("{REPORT_EXAMPLES}\n\n{FOOTER}"))]
-    Report(ReportArgs),
-}
-
-#[derive(clap::Args)]
-struct ReportArgs {
-    /// `load --json` (or `merge --json`) output, one JSON object a file.
-    #[arg(value_name = "FILE", required = true, num_args = 1..)]
-    files: Vec<std::path::PathBuf>,
-    /// Write the report to OUT: one self-contained HTML file (inline SVG,
-    /// no script, nothing fetched).
-    #[arg(long, value_name = "OUT", required = true)]
-    html: std::path::PathBuf,
-    /// The name of a run in legends and tables, one per FILE in order
-    /// (default: each file's name without its extension).
-    #[arg(long = "label", value_name = "NAME")]
-    labels: Vec<String>,
+    #[command(after_help = format!("{}\n\n{FOOTER}", report_cli::EXAMPLES))]
+    Report(report_cli::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -294,7 +270,7 @@ fn main() -> ExitCode {
         }),
         Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => load_cmd(a),
-        Command::Report(a) => report_cmd(a),
+        Command::Report(a) => report_cli::run(a),
     };
     match result {
         Ok(code) => code,
@@ -440,21 +416,4 @@ fn stop_on_signals() -> Result<load::Stop, String> {
         })
         .map_err(|e| format!("signals: {e}"))?;
     Ok(stop)
-}
-
-fn report_cmd(a: ReportArgs) -> Result<ExitCode, String> {
-    if !a.labels.is_empty() && a.labels.len() != a.files.len() {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::WrongNumberOfValues,
-                format!(
-                    "report: {} --label for {} files (give one per file, in order, or none)",
-                    a.labels.len(),
-                    a.files.len()
-                ),
-            )
-            .exit();
-    }
-    sockloop::report::report_files(&a.files, &a.labels, &a.html)?;
-    Ok(ExitCode::SUCCESS)
 }
