@@ -3,7 +3,9 @@
 //! same `load` generator (also on a thread of its own, in this process).
 //!
 //! `cargo bench --bench echo_vs_tokio` — knobs: BENCH_SECS (default 5),
-//! BENCH_CONNS (50), BENCH_SIZE (64), BENCH_PIPELINE (1).
+//! BENCH_CONNS (50), BENCH_SIZE (64), BENCH_PIPELINE (1); BENCH_JSON_DIR
+//! saves each run's `load --json` object (with its `histogram`) there as
+//! `SERVER-cCONNS-sSIZE-kPIPELINE.json`, for `sockloop report` (benches/charts.sh).
 //!
 //! CPU is each thread's user+sys time from /proc/self/task/*/stat, so the
 //! figures are per-thread: server and load generator apart.
@@ -160,6 +162,12 @@ fn main() {
             per_msg(load_cpu),
         );
         assert_eq!(report.errors, 0, "{name}: reply errors");
+        if let Ok(dir) = std::env::var("BENCH_JSON_DIR") {
+            let v =
+                sockloop::report::with_histogram(&report.to_json(), &report.latency_ns).unwrap();
+            let f = format!("{dir}/{name}-c{conns}-s{size}-k{pipeline}.json");
+            fs::write(&f, v.to_string()).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
         rates.insert(name, report.messages_per_sec());
     }
     println!(

@@ -5,7 +5,9 @@
 //!
 //! `cargo bench --bench udp_echo_vs_tokio` — knobs: BENCH_SECS (default 4
 //! per round), BENCH_ROUNDS (2), BENCH_CONNS (50 sockets), BENCH_PIPELINE
-//! (16 datagrams in flight each), BENCH_SIZES (`64,512`).
+//! (16 datagrams in flight each), BENCH_SIZES (`64,512`); BENCH_JSON_DIR
+//! saves each run's `load --json` object (with its `histogram`) there as
+//! `udp-SERVER-sSIZE-rROUND.json`, for `sockloop report` (benches/charts.sh).
 //!
 //! Both servers run on CPU 0 and the generator on CPU 1 (each thread pins
 //! itself). Syscalls are counted by the kernel, per server thread, with
@@ -161,7 +163,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &size in &sizes {
         let mut rates = [0.0f64; 2];
-        for _ in 0..rounds {
+        for round in 1..=rounds {
             for (k, (name, (addr, tid), calls)) in servers.iter().enumerate() {
                 let cfg = LoadConfig {
                     endpoints: vec![Endpoint {
@@ -215,6 +217,12 @@ fn main() {
                     per(2),
                 );
                 assert_eq!(report.errors, 0, "{name}: wrong replies");
+                if let Ok(dir) = std::env::var("BENCH_JSON_DIR") {
+                    let v = sockloop::report::with_histogram(&report.to_json(), &report.latency_ns)
+                        .unwrap();
+                    let f = format!("{dir}/udp-{name}-s{size}-r{round}.json");
+                    fs::write(&f, v.to_string()).unwrap_or_else(|e| panic!("{f}: {e}"));
+                }
                 rates[k] += report.messages_per_sec();
             }
         }

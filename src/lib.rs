@@ -47,6 +47,7 @@ pub mod inbuf;
 pub mod load;
 pub mod options;
 pub(crate) mod outq;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod stats;

@@ -15,6 +15,8 @@ use sockloop::load::{self, LoadConfig};
 use sockloop::options::defaults;
 use sockloop::{Framing, Options, Workers};
 
+mod report_cli;
+
 /// Said at the end of every `--help`: exit codes and logging.
 const FOOTER: &str = "\
 Exit codes: 0 success; 1 a runtime error (one line `error: ...` naming the
@@ -108,6 +110,9 @@ enum Command {
     /// Drive an echo-like service with many connections and report.
     #[command(after_help = format!("{LOAD_EXAMPLES}\n\n{FOOTER}"))]
     Load(LoadArgs),
+    /// Runs (`load --json` files) as one HTML page of charts.
+    #[command(after_help = format!("{}\n\n{FOOTER}", report_cli::EXAMPLES))]
+    Report(report_cli::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -210,6 +215,11 @@ struct LoadArgs {
     /// in µs, errors, open connections.
     #[arg(long, value_name = "FILE")]
     timeline: Option<std::path::PathBuf>,
+    /// Write the run's report to FILE: one self-contained HTML page with the
+    /// latency curve, the run second by second and its figures (as
+    /// `sockloop report`).
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 /// Seconds, whole or fractional, from 0 to `MAX_SECS` (about 31 years:
@@ -318,6 +328,7 @@ fn main() -> ExitCode {
         }),
         Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => load_cmd(a),
+        Command::Report(a) => report_cli::run(a),
     };
     match result {
         Ok(code) => code,
@@ -427,6 +438,15 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     };
     write(&a.hgrm, "--hgrm", report.to_hgrm())?;
     write(&a.timeline, "--timeline", report.to_timeline_csv())?;
+    if let Some(out) = &a.html {
+        let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
+        sockloop::report::write_one(
+            out,
+            &targets.join(" "),
+            &report.to_json(),
+            &report.latency_ns,
+        )?;
+    }
     if a.json {
         println!("{}", report.to_json());
     } else {

@@ -408,7 +408,7 @@ fn send_of_an_echoed_err_line_is_not_an_error() {
 
 #[test]
 fn help_teaches_units_examples_exit_codes_and_logging() {
-    for sub in ["serve", "send", "chat", "load"] {
+    for sub in ["serve", "send", "chat", "load", "report"] {
         let out = run(&[sub, "--help"], "");
         let help = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0));
