@@ -193,6 +193,12 @@ struct LoadArgs {
     /// in µs, errors, open connections.
     #[arg(long, value_name = "FILE")]
     timeline: Option<std::path::PathBuf>,
+    /// Search for the highest --rate whose latency quantile stays at or
+    /// under DURATION (p50, p90, p99, p99.9; DURATION like 1ms, 500us,
+    /// 0.2s): a closed-loop step, then bisection, each step --duration
+    /// long and printed as it ends; the answer is the last line.
+    #[arg(long, value_name = "pNN=DURATION", value_parser = |s: &str| s.parse::<load::LatencyTarget>())]
+    max_rate_at: Option<load::LatencyTarget>,
 }
 
 /// Seconds, whole or fractional, ≥ 0.
@@ -338,7 +344,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     let cfg = LoadConfig {
-        endpoints: a.endpoints,
+        endpoints: a.endpoints.clone(),
         threads: a.threads,
         conns: a.conns,
         size: a.size as usize,
@@ -348,6 +354,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         connect_rate: a.connect_rate,
         idle: a.idle,
         churn: a.churn,
+        max_rate_at: a.max_rate_at.clone(),
         ..LoadConfig::default()
     };
     // The option rules live with the options (LoadConfig::validate); a
@@ -360,19 +367,63 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
             )
             .exit();
     }
-    let report = load::run(&cfg, &stop_on_signals()?)?;
-    let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {
-        Some(p) => std::fs::write(p, text).map_err(|e| format!("{flag} {}: {e}", p.display())),
-        None => Ok(()),
-    };
-    write(&a.hgrm, "--hgrm", report.to_hgrm())?;
-    write(&a.timeline, "--timeline", report.to_timeline_csv())?;
+    let stop = stop_on_signals()?;
+    if let Some(target) = &cfg.max_rate_at {
+        return max_rate_cmd(&a, &cfg, target, &stop);
+    }
+    let report = load::run(&cfg, &stop)?;
+    write_files(&a, &report)?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_table());
     }
     Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `--hgrm` and `--timeline`, if asked.
+fn write_files(a: &LoadArgs, report: &load::Report) -> Result<(), String> {
+    let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {
+        Some(p) => std::fs::write(p, text).map_err(|e| format!("{flag} {}: {e}", p.display())),
+        None => Ok(()),
+    };
+    write(&a.hgrm, "--hgrm", report.to_hgrm())?;
+    write(&a.timeline, "--timeline", report.to_timeline_csv())
+}
+
+/// `load --max-rate-at`: the steps as they end (on stdout with the table,
+/// on stderr beside the JSON), the answer's step as the summary, and the
+/// answer last. Exit 1 if no rate passed.
+fn max_rate_cmd(
+    a: &LoadArgs,
+    cfg: &LoadConfig,
+    target: &load::LatencyTarget,
+    stop: &load::Stop,
+) -> Result<ExitCode, String> {
+    let search = load::search(cfg, target, true, stop, |n, step| {
+        let line = step.line(n, target);
+        if a.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    })?;
+    if let Some(best) = search.best() {
+        write_files(a, &best.report)?;
+        if !a.json {
+            print!("{}", best.report.to_table());
+        }
+    }
+    if a.json {
+        println!("{}", search.to_json(cfg));
+    } else {
+        println!("{}", search.answer());
+    }
+    Ok(if search.max_rate.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

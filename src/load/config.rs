@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::knee::LatencyTarget;
 use crate::addr::{Endpoint, Proto};
 
 /// What `sockloop load` is asked to do.
@@ -35,6 +36,10 @@ pub struct LoadConfig {
     pub churn: Option<u64>,
     /// A connection attempt still unanswered after this long has failed.
     pub connect_timeout: Duration,
+    /// `--max-rate-at pNN=DURATION`: search for the highest rate that
+    /// keeps this latency ([`search`](super::search); [`run`](super::run)
+    /// does one run and ignores it).
+    pub max_rate_at: Option<LatencyTarget>,
 }
 
 impl Default for LoadConfig {
@@ -52,6 +57,7 @@ impl Default for LoadConfig {
             idle: false,
             churn: None,
             connect_timeout: Duration::from_secs(10),
+            max_rate_at: None,
         }
     }
 }
@@ -80,6 +86,9 @@ impl LoadConfig {
         }
         if udp > 0 && (self.churn.is_some() || self.idle || self.rate.is_some()) {
             return Err("--churn, --idle and --rate apply to tcp:// targets only".into());
+        }
+        if self.max_rate_at.is_some() && (udp > 0 || self.idle || self.rate.is_some()) {
+            return Err("--max-rate-at searches for --rate itself, over tcp:// targets: not with --rate, --idle or udp://".into());
         }
         if self.idle && (self.churn.is_some() || self.rate.is_some()) {
             return Err("--idle sends nothing: --churn and --rate do not apply".into());
@@ -138,6 +147,11 @@ mod tests {
         t.rate = Some(10.0);
         t.idle = true;
         assert!(t.validate().unwrap_err().contains("--idle"));
+        t.idle = false;
+        t.max_rate_at = Some("p99=1ms".parse().unwrap());
+        assert!(t.validate().unwrap_err().contains("--max-rate-at"));
+        t.rate = None;
+        assert!(t.validate().is_ok());
         let mut z = cfg(&["tcp://127.0.0.1:1"]);
         z.pipeline = 0;
         assert!(z.validate().unwrap_err().contains("--pipeline"));

@@ -14,6 +14,7 @@ use mio::net::TcpStream;
 use mio::{Events, Poll, Token};
 
 use super::measure::{Conns, Measure};
+use super::pace::Pacer;
 use super::progress::Progress;
 use super::protocol::Protocol;
 use super::report::Report;
@@ -23,8 +24,10 @@ use crate::addr::Endpoint;
 mod connect;
 mod traffic;
 
-/// The token of the stop waker (connections use their index).
+/// The tokens of the stop waker and the pacing timer (connections use
+/// their index).
 const WAKE: Token = Token(usize::MAX);
+const PACE: Token = Token(usize::MAX - 1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -91,6 +94,7 @@ pub(crate) struct Driver<'a, P> {
     sources: Vec<IpAddr>,
     poll: Poll,
     stop: Stop,
+    pacer: Pacer,
     /// Sockets created; the token is the index.
     conns: Vec<LConn>,
     /// Connection attempts made (a socket that could not even be created
@@ -127,6 +131,8 @@ impl<'a, P: Protocol> Driver<'a, P> {
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         stop.watch(poll.registry(), WAKE)?;
+        let paced = cfg.rate.is_some() && !cfg.idle;
+        let pacer = Pacer::new(poll.registry(), PACE, paced)?;
         Ok(Driver {
             cfg,
             proto,
@@ -134,13 +140,14 @@ impl<'a, P: Protocol> Driver<'a, P> {
             sources,
             poll,
             stop: stop.clone(),
+            pacer,
             conns: Vec::with_capacity(cfg.conns),
             attempted: 0,
             connecting: VecDeque::new(),
             established: 0,
             open: 0,
             churned: 0,
-            measure: Measure::new(Instant::now(), cfg.rate.is_some() && !cfg.idle),
+            measure: Measure::new(Instant::now(), paced),
             scratch: vec![0; 64 * 1024],
             outbuf: Vec::with_capacity(64 * 1024),
             schedule_base: 0,
@@ -189,7 +196,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
                     self.start_schedule(now);
                 }
             }
-            self.release_due(now);
+            self.release_due();
             self.measure.tick(now, self.open);
             if now >= next_progress {
                 self.publish();
@@ -198,7 +205,8 @@ impl<'a, P: Protocol> Driver<'a, P> {
                 }
                 next_progress += Duration::from_secs(1);
             }
-            let timeout = self.next_wake(now, start, next_progress);
+            let wake = self.next_wake(start, next_progress);
+            let timeout = self.pacer.timeout(Instant::now(), wake)?;
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -206,7 +214,10 @@ impl<'a, P: Protocol> Driver<'a, P> {
             }
             for ev in events.iter() {
                 let i = ev.token().0;
-                if ev.token() == WAKE {
+                if ev.token() == PACE {
+                    self.pacer.fired();
+                }
+                if ev.token() == WAKE || ev.token() == PACE {
                     continue;
                 }
                 if self.conns[i].phase == Phase::Connecting && (ev.is_writable() || ev.is_error()) {
@@ -228,7 +239,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
     /// The next moment something is due: a connection to open, a connect
     /// to time out, a message to send, a second to close, the end, a
     /// progress line.
-    fn next_wake(&self, now: Instant, start: Instant, progress: Instant) -> Duration {
+    fn next_wake(&self, start: Instant, progress: Instant) -> Instant {
         let mut wake = progress;
         if self.attempted < self.cfg.conns {
             let next_n = self.attempted as f64 + 1.0;
@@ -246,7 +257,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
         if let Some(Reverse((due, _))) = self.schedule.peek() {
             wake = wake.min(self.measure.at(*due));
         }
-        wake.saturating_duration_since(now)
+        wake
     }
 
     /// Whether this driver prints its own progress line.

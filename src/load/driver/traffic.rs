@@ -224,8 +224,8 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// With --rate: count messages that came due, and send what may go.
-    pub(super) fn release_due(&mut self, now: Instant) {
-        let now_ns = self.measure.ns(now);
+    pub(super) fn release_due(&mut self) {
+        let now_ns = self.measure.ns(Instant::now());
         while let Some(&Reverse((due, i))) = self.schedule.peek() {
             if due > now_ns {
                 break;
@@ -237,7 +237,9 @@ impl<P: Protocol> Driver<'_, P> {
             self.conns[i].due += 1;
             let next = due_ns(self.schedule_base, self.cfg, i, self.conns[i].due);
             self.schedule.push(Reverse((next, i)));
-            self.send_more_at(i, now_ns);
+            // The clock read again: a send's lateness is its own, not
+            // the first of this batch's.
+            self.send_more(i);
         }
     }
 }

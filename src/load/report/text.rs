@@ -123,6 +123,9 @@ impl Report {
                     "send late µs p50 {p50:.1}  p99 {p99:.1}  max {max:.1}  (actual send − due time)"
                 );
             }
+            if let Some(notice) = self.pace_notice() {
+                let _ = writeln!(s, "not on time  {notice}");
+            }
             let _ = writeln!(s, "errors       {}", self.errors);
             if let Some(lost) = self.datagrams_lost {
                 let _ = writeln!(
