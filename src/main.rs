@@ -54,6 +54,7 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 50 --duration 5
   sockloop load tcp://127.0.0.1:7000 --conns 50 --pipeline 16 --size 512 --json
   sockloop load tcp://127.0.0.1:7000 --conns 1000 --rate 20000
+  sockloop load tcp://127.0.0.1:7000 --conns 50 --duration 3 --max-rate-at p99=1ms
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
 
@@ -169,12 +170,18 @@ struct LoadArgs {
     /// Messages in flight per connection.
     #[arg(long, value_name = "K", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pipeline: u32,
-    /// Total messages per second (default: as fast as replies come).
+    /// Total messages per second (default: as fast as replies come);
+    /// latency counts from when each was due, and the summary adds the
+    /// latency from the actual send and the sends' lateness.
     #[arg(long, value_name = "MSGS_PER_SEC", value_parser = positive_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// New connections per second while ramping up.
     #[arg(long, value_name = "CONNS_PER_SEC", default_value = "5000", value_parser = positive_rate, allow_negative_numbers = true)]
     connect_rate: f64,
+    /// Seconds a connection attempt may stay unanswered before it counts
+    /// as failed ("connect timed out"); never longer than --duration.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = secs_duration, allow_negative_numbers = true)]
+    connect_timeout: Duration,
     /// Open and hold connections without traffic.
     #[arg(long, conflicts_with_all = ["churn", "rate"])]
     idle: bool,
@@ -355,6 +362,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         idle: a.idle,
         churn: a.churn,
         max_rate_at: a.max_rate_at.clone(),
+        connect_timeout: a.connect_timeout,
         ..LoadConfig::default()
     };
     // The option rules live with the options (LoadConfig::validate); a

@@ -164,7 +164,10 @@ fn max_rate_at_finds_a_known_capacity() {
     let v = json(&out);
     let steps = v["steps"].as_array().expect("steps");
     assert!(steps.len() >= 4, "{v}");
-    assert!(steps[0]["rate"].is_null(), "the first step is closed-loop: {v}");
+    assert!(
+        steps[0]["rate"].is_null(),
+        "the first step is closed-loop: {v}"
+    );
     let max = v["max_rate"].as_f64().unwrap_or(0.0);
     assert!(
         (max - capacity).abs() <= 0.15 * capacity,
@@ -173,7 +176,10 @@ fn max_rate_at_finds_a_known_capacity() {
     assert_eq!(out.status.code(), Some(0), "{v}");
     // The steps were printed as they ended, on stderr beside the JSON.
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("step 1: closed loop") && err.contains("step 4:"), "{err}");
+    assert!(
+        err.contains("step 1: closed loop") && err.contains("step 4:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -199,7 +205,14 @@ fn max_rate_at_prints_its_steps_and_the_answer_last() {
     assert!(text.starts_with("step 1: closed loop"), "{text}");
     // A usage error with --rate (it searches for the rate itself).
     let out = Command::new(env!("CARGO_BIN_EXE_sockloop"))
-        .args(["load", &format!("tcp://{addr}"), "--rate", "10", "--max-rate-at", "p99=1ms"])
+        .args([
+            "load",
+            &format!("tcp://{addr}"),
+            "--rate",
+            "10",
+            "--max-rate-at",
+            "p99=1ms",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -34,7 +34,8 @@ pub struct LoadConfig {
     /// `--churn M`: each connection closes after M round trips and is
     /// replaced at once.
     pub churn: Option<u64>,
-    /// A connection attempt still unanswered after this long has failed.
+    /// A connection attempt still unanswered after this long has failed
+    /// (never longer than `duration`: see [`connect_wait`](Self::connect_wait)).
     pub connect_timeout: Duration,
     /// `--max-rate-at pNN=DURATION`: search for the highest rate that
     /// keeps this latency ([`search`](super::search); [`run`](super::run)
@@ -68,6 +69,13 @@ impl LoadConfig {
         self.endpoints
             .first()
             .is_some_and(|e| e.proto == Proto::Udp)
+    }
+
+    /// How long a connect may stay unanswered: `connect_timeout`, bounded
+    /// by the run's `duration` (a target that never accepts then ends the
+    /// run in about `duration`, not `connect_timeout` plus it).
+    pub fn connect_wait(&self) -> Duration {
+        self.connect_timeout.min(self.duration)
     }
 
     /// Whether these options make a run: the reason if not, worded as a
@@ -108,6 +116,9 @@ impl LoadConfig {
         }
         if self.churn == Some(0) {
             return Err("--churn must be at least 1".into());
+        }
+        if self.duration.is_zero() {
+            return Err("--duration must be above 0".into());
         }
         if self.connect_timeout.is_zero() {
             return Err("--connect-timeout must be above 0".into());

@@ -55,6 +55,8 @@ struct LConn {
     /// unless the kernel's send buffer cuts a write.
     unsent: Vec<u8>,
     unjudged: Vec<u8>,
+    /// When bytes of the reply under way last came, if some did.
+    part_way_at: Option<u64>,
     opened_at: Instant,
 }
 
@@ -72,6 +74,7 @@ impl LConn {
             in_flight: VecDeque::with_capacity(in_flight),
             unsent: Vec::new(),
             unjudged: Vec::new(),
+            part_way_at: None,
             opened_at: now,
         }
     }
@@ -171,6 +174,17 @@ impl<'a, P: Protocol> Driver<'a, P> {
         let mut next_progress = start + Duration::from_secs(1);
         loop {
             let now = Instant::now();
+            if self.stop.is_stopped() {
+                return Ok(self.report(now));
+            }
+            // Ramp: open as many as the connect rate allows by now.
+            let allowed = ((now - start).as_secs_f64() * cfg.connect_rate).ceil() as usize;
+            while self.attempted < cfg.conns.min(allowed.max(1)) {
+                self.open_one(now);
+            }
+            // Before judging the ramp: connects that failed or timed out
+            // leave `connecting` here.
+            self.expire_connects(now);
             let ramp_done = self.attempted == cfg.conns && self.connecting.is_empty();
             // Every connection gone (refused, lost): nothing more can be
             // measured, so say so now rather than wait out --duration.
@@ -179,15 +193,9 @@ impl<'a, P: Protocol> Driver<'a, P> {
                 .measure
                 .since()
                 .is_some_and(|from| now >= from + cfg.duration);
-            if self.stop.is_stopped() || all_gone || over {
+            if all_gone || over {
                 return Ok(self.report(now));
             }
-            // Ramp: open as many as the connect rate allows by now.
-            let allowed = ((now - start).as_secs_f64() * cfg.connect_rate).ceil() as usize;
-            while self.attempted < cfg.conns.min(allowed.max(1)) {
-                self.open_one(now);
-            }
-            self.expire_connects(now);
             if self.measure.since().is_none() && ramp_done {
                 // Everything is connected (or has failed): the measured
                 // window starts now; what came before was warm-up.
@@ -246,7 +254,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
             wake = wake.min(start + Duration::from_secs_f64(next_n / self.cfg.connect_rate));
         }
         if let Some(&i) = self.connecting.front() {
-            wake = wake.min(self.conns[i].opened_at + self.cfg.connect_timeout);
+            wake = wake.min(self.conns[i].opened_at + self.cfg.connect_wait());
         }
         if let Some(from) = self.measure.since() {
             wake = wake.min(from + self.cfg.duration);
@@ -258,6 +266,30 @@ impl<'a, P: Protocol> Driver<'a, P> {
             wake = wake.min(self.measure.at(*due));
         }
         wake
+    }
+
+    /// Replies that came part-way and then stopped: each is an error
+    /// (not "no reply"), found at the end. A reply counts as stopped when
+    /// nothing more of it came for a second, or for half the measured
+    /// window if that is shorter (one still arriving when the run ends
+    /// is not).
+    fn count_short_replies(&mut self, now: Instant) {
+        let Some(from) = self.measure.since() else {
+            return;
+        };
+        let wait = Duration::from_secs(1).min(now.saturating_duration_since(from) / 2);
+        let cutoff = self.measure.ns(now).saturating_sub(wait.as_nanos() as u64);
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            if c.phase == Phase::Open && c.part_way_at.is_some_and(|t| t <= cutoff) {
+                let why = format!(
+                    "short reply: part of a reply came, then nothing more of it for {:.2} s",
+                    wait.as_secs_f64()
+                );
+                let target = self.target(i);
+                self.measure.error(&why, target);
+            }
+        }
     }
 
     /// Whether this driver prints its own progress line.
@@ -291,10 +323,11 @@ impl<'a, P: Protocol> Driver<'a, P> {
         }
     }
 
-    fn report(self, now: Instant) -> Report {
+    fn report(mut self, now: Instant) -> Report {
         if self.prints() && self.tty {
             eprintln!();
         }
+        self.count_short_replies(now);
         self.publish();
         let conns = Conns {
             wanted: self.cfg.conns,
