@@ -28,7 +28,7 @@ taskset -c 0 "$S" serve --listen echo=tcp://127.0.0.1:0 >"$tmp/serve.out" 2>&1 &
 for _ in $(seq 50); do grep -q "ready" "$tmp/serve.out" && break; sleep 0.1; done
 ADDR=$(grep -o "127.0.0.1:[0-9]*" "$tmp/serve.out" | head -1)
 MSG="$(printf 'x%.0s' $(seq 59))HELLO"   # 64 bytes, the marker at its end
-cputime() { awk '{print $2 + $3}' "$1"; }
+cputime() { awk '/^TIME/ {print $2 + $3}' "$1"; }
 load_row() { # rate (or "-" for closed loop) round
   local rate=$1 args=()
   [ "$rate" != "-" ] && args=(--rate "$rate")
