@@ -363,7 +363,6 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         churn: a.churn,
         max_rate_at: a.max_rate_at.clone(),
         connect_timeout: a.connect_timeout,
-        ..LoadConfig::default()
     };
     // The option rules live with the options (LoadConfig::validate); a
     // broken one is a usage error here.

@@ -4,25 +4,35 @@
 //! A poll timeout cannot do it: `epoll_wait` counts whole milliseconds and
 //! mio rounds up, so a message due now could leave up to 1 ms late — and
 //! since latency counts from the due time, that lateness was reported as
-//! the server's. The options, measured here (`SOCKLOOP_PACE=…`, 50
-//! connections, 10,000 msg/s, 64 bytes, against `serve` echo; lateness
-//! is send − due; figures in BENCHMARKS.md, "load on time"):
+//! the server's. The options (`SOCKLOOP_PACE=poll|timer|spin`; the
+//! default is the timer with 1 ns slack):
 //!
-//! | how | lateness p50 / p99 | load CPU |
-//! |---|---|---|
-//! | `poll`: the poll timeout alone | ~500 / ~1,000 µs | lowest |
-//! | `timer`: a timerfd, default timer slack (50 µs) | ~55 / ~110 µs | low |
-//! | `timer` + slack 1 ns (the default) | ~5 / ~40 µs | low |
-//! | `spin`: poll(0) while due within 1 ms | ~2 / ~15 µs | one core, always |
+//! - `poll`, the poll timeout alone: late by up to 1 ms by construction
+//!   (about 0.5 ms on average).
+//! - `timer`, a timerfd with the thread's default timer slack: the kernel
+//!   may fire up to 50 µs late to batch wake-ups.
+//! - the timerfd with the slack at 1 ns (the default): late by the
+//!   wake-up alone.
+//! - `spin`, polling without waiting while the next wake is within 1 ms:
+//!   no wake-up to wait for, but a core burnt whenever messages are due
+//!   every millisecond or more often — at 10,000 msg/s, always.
+//!
+//! Measured on this project's 2-core VM while it was shared with other
+//! builds (load average 13–17, so every p99 was the machine's starvation,
+//! 5–9 ms): 10 connections at 2,000 msg/s, send lateness p50 801 µs with
+//! `poll`, 54 µs with the timerfd (tests/load_pacing.rs, both in the same
+//! hour); at 10,000 msg/s over 50 connections all four were
+//! starvation-bound (p50 0.6–3.7 ms) and `spin` took the most CPU (21 %
+//! of a core against 11–18 %). BENCHMARKS.md has the figures.
 //!
 //! The timerfd (CLOCK_MONOTONIC, nanoseconds) registered in the same
 //! `Poll` wins: it wakes the loop at the due time with no busy loop at all
 //! (the thread sleeps in `epoll_wait` until then), for one `timerfd_settime`
 //! per change of the next due time. Its remaining lateness is the
 //! kernel's timer slack, which this thread sets to 1 ns while it paces
-//! (and puts back after). Spinning is a little more precise but burns a
-//! core whenever a message is due every millisecond or more often — at
-//! 10,000 msg/s, always; `epoll_pwait2` (kernel ≥ 5.11) would give the
+//! (and puts back after). Spinning saves the wake-up but burns a core
+//! whenever a message is due every millisecond or more often — at 10,000
+//! msg/s, always; `epoll_pwait2` (kernel ≥ 5.11) would give the
 //! same as the timerfd without its syscall, but mio does not expose it.
 
 use std::io;
