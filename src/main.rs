@@ -364,8 +364,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         max_rate_at: a.max_rate_at.clone(),
         connect_timeout: a.connect_timeout,
     };
-    // The option rules live with the options (LoadConfig::validate); a
-    // broken one is a usage error here.
+    // The option rules live with the options: a broken one is a usage error.
     if let Err(why) = cfg.validate() {
         Cli::command()
             .error(
@@ -385,11 +384,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     } else {
         print!("{}", report.to_table());
     }
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::from(u8::from(!report.ok())))
 }
 
 /// `--hgrm` and `--timeline`, if asked.
@@ -430,11 +425,7 @@ fn max_rate_cmd(
     } else {
         println!("{}", search.answer());
     }
-    Ok(if search.max_rate.is_some() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::from(u8::from(search.max_rate.is_none())))
 }
 
 /// A stop handle that SIGINT or SIGTERM triggers: the run ends early with
