@@ -111,8 +111,8 @@ fn at_an_easy_rate_sends_leave_on_time() {
 
 /// An echo server that answers at most `rate` messages a second over all
 /// its connections (`size`-byte messages): each reply waits for the next
-/// free slot of a shared schedule.
-fn capped_echo(rate: f64, size: usize) -> std::net::SocketAddr {
+/// free slot of a shared schedule, and at least `delay`.
+fn capped_echo(rate: f64, size: usize, delay: Duration) -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let next = Arc::new(Mutex::new(Instant::now()));
@@ -127,7 +127,7 @@ fn capped_echo(rate: f64, size: usize) -> std::net::SocketAddr {
                 while s.read_exact(&mut msg).is_ok() {
                     let slot = {
                         let mut n = next.lock().unwrap();
-                        let slot = (*n).max(Instant::now());
+                        let slot = (*n).max(Instant::now() + delay);
                         *n = slot + gap;
                         slot
                     };
@@ -145,7 +145,7 @@ fn capped_echo(rate: f64, size: usize) -> std::net::SocketAddr {
 #[test]
 fn max_rate_at_finds_a_known_capacity() {
     let capacity = 2000.0;
-    let addr = capped_echo(capacity, 64);
+    let addr = capped_echo(capacity, 64, Duration::ZERO);
     let out = bin()
         .args([
             "load",
@@ -184,7 +184,8 @@ fn max_rate_at_finds_a_known_capacity() {
 
 #[test]
 fn max_rate_at_prints_its_steps_and_the_answer_last() {
-    let addr = capped_echo(1000.0, 64);
+    // Every reply takes at least 3 ms: no rate keeps p90 at 1 ms.
+    let addr = capped_echo(1000.0, 64, Duration::from_millis(3));
     let out = bin()
         .args([
             "load",
@@ -192,17 +193,25 @@ fn max_rate_at_prints_its_steps_and_the_answer_last() {
             "--conns",
             "4",
             "--duration",
-            "0.5",
+            "0.4",
             "--max-rate-at",
-            "p90=0.1s",
+            "p90=1ms",
         ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or("");
-    assert!(last.starts_with("max rate at p90 ≤ 100000 µs: "), "{text}");
+    assert_eq!(
+        last, "max rate at p90 ≤ 1000 µs: none found (even the lowest rate tried was over)",
+        "{text}"
+    );
     assert!(text.starts_with("step 1: closed loop"), "{text}");
+    assert!(
+        text.contains("step 2: --rate") && text.contains(": over"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
     // A usage error with --rate (it searches for the rate itself).
     let out = Command::new(env!("CARGO_BIN_EXE_sockloop"))
         .args([
