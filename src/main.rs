@@ -63,6 +63,7 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 50 --duration 5
   sockloop load tcp://127.0.0.1:7000 --conns 50 --pipeline 16 --size 512 --json
   sockloop load tcp://127.0.0.1:7000 --conns 1000 --rate 20000
+  sockloop load tcp://127.0.0.1:7000 --conns 50 --duration 3 --max-rate-at p99=1ms
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
   sockloop load udp://127.0.0.1:7000 --conns 8 --pipeline 4 --duration 5   # 8 UDP sockets
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.
@@ -189,13 +190,18 @@ struct LoadArgs {
     /// Messages in flight per connection.
     #[arg(long, value_name = "K", default_value = "1", value_parser = |s: &str| whole_in(s, 1u32, 1024), allow_negative_numbers = true)]
     pipeline: u32,
-    /// Total messages per second (default: as fast as replies come).
-    /// (tcp:// only)
+    /// Total messages per second (default: as fast as replies come);
+    /// latency counts from when each was due, and the summary adds the
+    /// latency from the actual send and the sends' lateness. (tcp:// only)
     #[arg(long, value_name = "MSGS_PER_SEC", value_parser = positive_rate, allow_negative_numbers = true)]
     rate: Option<f64>,
     /// New connections per second while ramping up.
     #[arg(long, value_name = "CONNS_PER_SEC", default_value = "5000", value_parser = positive_rate, allow_negative_numbers = true)]
     connect_rate: f64,
+    /// Seconds a connection attempt may stay unanswered before it counts
+    /// as failed ("connect timed out"); never longer than --duration.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = positive_secs_duration, allow_negative_numbers = true)]
+    connect_timeout: Duration,
     /// Open and hold connections without traffic. (tcp:// only)
     #[arg(long, conflicts_with_all = ["churn", "rate"])]
     idle: bool,
@@ -220,6 +226,12 @@ struct LoadArgs {
     /// `sockloop report`).
     #[arg(long, value_name = "FILE")]
     html: Option<std::path::PathBuf>,
+    /// Search for the highest --rate whose latency quantile stays at or
+    /// under DURATION (p50, p90, p99, p99.9; DURATION like 1ms, 500us,
+    /// 0.2s): a closed-loop step, then bisection, each step --duration
+    /// long and printed as it ends; the answer is the last line.
+    #[arg(long, value_name = "pNN=DURATION", value_parser = |s: &str| s.parse::<load::LatencyTarget>())]
+    max_rate_at: Option<load::LatencyTarget>,
 }
 
 /// Seconds, whole or fractional, from 0 to `MAX_SECS` (about 31 years:
@@ -414,7 +426,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     let cfg = LoadConfig {
-        endpoints: a.endpoints,
+        endpoints: a.endpoints.clone(),
         threads: a.threads,
         conns: a.conns,
         size: a.size as usize,
@@ -424,14 +436,29 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         connect_rate: a.connect_rate,
         idle: a.idle,
         churn: a.churn,
-        ..LoadConfig::default()
+        max_rate_at: a.max_rate_at.clone(),
+        connect_timeout: a.connect_timeout,
     };
-    // The option rules live with the options (LoadConfig::validate); a
-    // broken one is a usage error here.
+    // The option rules live with the options: a broken one is a usage error.
     if let Err(why) = cfg.validate() {
         usage_error("load", why);
     }
-    let report = load::run(&cfg, &stop_on_signals()?)?;
+    let stop = stop_on_signals()?;
+    if let Some(target) = &cfg.max_rate_at {
+        return max_rate_cmd(&a, &cfg, target, &stop);
+    }
+    let report = load::run(&cfg, &stop)?;
+    write_files(&a, &report)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(ExitCode::from(u8::from(!report.ok())))
+}
+
+/// `--hgrm` and `--timeline`, if asked.
+fn write_files(a: &LoadArgs, report: &load::Report) -> Result<(), String> {
     let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{flag} {}: {e}", p.display())),
         None => Ok(()),
@@ -439,7 +466,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     write(&a.hgrm, "--hgrm", report.to_hgrm())?;
     write(&a.timeline, "--timeline", report.to_timeline_csv())?;
     if let Some(out) = &a.html {
-        let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
+        let targets: Vec<String> = a.endpoints.iter().map(|e| e.to_string()).collect();
         sockloop::report::write_one(
             out,
             &targets.join(" "),
@@ -447,16 +474,38 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
             &report.latency_ns,
         )?;
     }
-    if a.json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_table());
+    Ok(())
+}
+
+/// `load --max-rate-at`: the steps as they end (on stdout with the table,
+/// on stderr beside the JSON), the answer's step as the summary, and the
+/// answer last. Exit 1 if no rate passed.
+fn max_rate_cmd(
+    a: &LoadArgs,
+    cfg: &LoadConfig,
+    target: &load::LatencyTarget,
+    stop: &load::Stop,
+) -> Result<ExitCode, String> {
+    let search = load::search(cfg, target, true, stop, |n, step| {
+        let line = step.line(n, target);
+        if a.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    })?;
+    if let Some(best) = search.best() {
+        write_files(a, &best.report)?;
+        if !a.json {
+            print!("{}", best.report.to_table());
+        }
     }
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
+    if a.json {
+        println!("{}", search.to_json(cfg));
     } else {
-        ExitCode::from(1)
-    })
+        println!("{}", search.answer());
+    }
+    Ok(ExitCode::from(u8::from(search.max_rate.is_none())))
 }
 
 /// A stop handle that SIGINT or SIGTERM triggers: the run ends early with

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::knee::LatencyTarget;
 use crate::addr::{Endpoint, Proto};
 
 /// What `sockloop load` is asked to do.
@@ -33,8 +34,13 @@ pub struct LoadConfig {
     /// `--churn M`: each connection closes after M round trips and is
     /// replaced at once.
     pub churn: Option<u64>,
-    /// A connection attempt still unanswered after this long has failed.
+    /// A connection attempt still unanswered after this long has failed
+    /// (never longer than `duration`: see [`connect_wait`](Self::connect_wait)).
     pub connect_timeout: Duration,
+    /// `--max-rate-at pNN=DURATION`: search for the highest rate that
+    /// keeps this latency ([`search`](super::search); [`run`](super::run)
+    /// does one run and ignores it).
+    pub max_rate_at: Option<LatencyTarget>,
 }
 
 impl Default for LoadConfig {
@@ -52,6 +58,7 @@ impl Default for LoadConfig {
             idle: false,
             churn: None,
             connect_timeout: Duration::from_secs(10),
+            max_rate_at: None,
         }
     }
 }
@@ -62,6 +69,13 @@ impl LoadConfig {
         self.endpoints
             .first()
             .is_some_and(|e| e.proto == Proto::Udp)
+    }
+
+    /// How long a connect may stay unanswered: `connect_timeout`, bounded
+    /// by the run's `duration` (a target that never accepts then ends the
+    /// run in about `duration`, not `connect_timeout` plus it).
+    pub fn connect_wait(&self) -> Duration {
+        self.connect_timeout.min(self.duration)
     }
 
     /// Whether these options make a run: the reason if not, worded as a
@@ -81,6 +95,9 @@ impl LoadConfig {
         if udp > 0 && (self.churn.is_some() || self.idle || self.rate.is_some()) {
             return Err("--churn, --idle and --rate apply to tcp:// targets only".into());
         }
+        if self.max_rate_at.is_some() && (udp > 0 || self.idle || self.rate.is_some()) {
+            return Err("--max-rate-at searches for --rate itself, over tcp:// targets: not with --rate, --idle or udp://".into());
+        }
         if self.idle && (self.churn.is_some() || self.rate.is_some()) {
             return Err("--idle sends nothing: --churn and --rate do not apply".into());
         }
@@ -99,6 +116,9 @@ impl LoadConfig {
         }
         if self.churn == Some(0) {
             return Err("--churn must be at least 1".into());
+        }
+        if self.duration.is_zero() {
+            return Err("--duration must be above 0".into());
         }
         if self.connect_timeout.is_zero() {
             return Err("--connect-timeout must be above 0".into());
@@ -138,6 +158,11 @@ mod tests {
         t.rate = Some(10.0);
         t.idle = true;
         assert!(t.validate().unwrap_err().contains("--idle"));
+        t.idle = false;
+        t.max_rate_at = Some("p99=1ms".parse().unwrap());
+        assert!(t.validate().unwrap_err().contains("--max-rate-at"));
+        t.rate = None;
+        assert!(t.validate().is_ok());
         let mut z = cfg(&["tcp://127.0.0.1:1"]);
         z.pipeline = 0;
         assert!(z.validate().unwrap_err().contains("--pipeline"));

@@ -14,6 +14,7 @@ use mio::net::TcpStream;
 use mio::{Events, Poll, Token};
 
 use super::measure::{Conns, Measure};
+use super::pace::Pacer;
 use super::progress::Progress;
 use super::protocol::Protocol;
 use super::report::Report;
@@ -23,8 +24,10 @@ use crate::addr::Endpoint;
 mod connect;
 mod traffic;
 
-/// The token of the stop waker (connections use their index).
+/// The tokens of the stop waker and the pacing timer (connections use
+/// their index).
 const WAKE: Token = Token(usize::MAX);
+const PACE: Token = Token(usize::MAX - 1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -52,6 +55,8 @@ struct LConn {
     /// unless the kernel's send buffer cuts a write.
     unsent: Vec<u8>,
     unjudged: Vec<u8>,
+    /// When bytes of the reply under way last came, if some did.
+    part_way_at: Option<u64>,
     opened_at: Instant,
 }
 
@@ -69,6 +74,7 @@ impl LConn {
             in_flight: VecDeque::with_capacity(in_flight),
             unsent: Vec::new(),
             unjudged: Vec::new(),
+            part_way_at: None,
             opened_at: now,
         }
     }
@@ -91,6 +97,7 @@ pub(crate) struct Driver<'a, P> {
     sources: Vec<IpAddr>,
     poll: Poll,
     stop: Stop,
+    pacer: Pacer,
     /// Sockets created; the token is the index.
     conns: Vec<LConn>,
     /// Connection attempts made (a socket that could not even be created
@@ -127,6 +134,8 @@ impl<'a, P: Protocol> Driver<'a, P> {
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         stop.watch(poll.registry(), WAKE)?;
+        let paced = cfg.rate.is_some() && !cfg.idle;
+        let pacer = Pacer::new(poll.registry(), PACE, paced)?;
         Ok(Driver {
             cfg,
             proto,
@@ -134,13 +143,14 @@ impl<'a, P: Protocol> Driver<'a, P> {
             sources,
             poll,
             stop: stop.clone(),
+            pacer,
             conns: Vec::with_capacity(cfg.conns),
             attempted: 0,
             connecting: VecDeque::new(),
             established: 0,
             open: 0,
             churned: 0,
-            measure: Measure::new(Instant::now(), cfg.rate.is_some() && !cfg.idle),
+            measure: Measure::new(Instant::now(), paced),
             scratch: vec![0; 64 * 1024],
             outbuf: Vec::with_capacity(64 * 1024),
             schedule_base: 0,
@@ -164,6 +174,17 @@ impl<'a, P: Protocol> Driver<'a, P> {
         let mut next_progress = start + Duration::from_secs(1);
         loop {
             let now = Instant::now();
+            if self.stop.is_stopped() {
+                return Ok(self.report(now));
+            }
+            // Ramp: open as many as the connect rate allows by now.
+            let allowed = ((now - start).as_secs_f64() * cfg.connect_rate).ceil() as usize;
+            while self.attempted < cfg.conns.min(allowed.max(1)) {
+                self.open_one(now);
+            }
+            // Before judging the ramp: connects that failed or timed out
+            // leave `connecting` here.
+            self.expire_connects(now);
             let ramp_done = self.attempted == cfg.conns && self.connecting.is_empty();
             // Every connection gone (refused, lost): nothing more can be
             // measured, so say so now rather than wait out --duration.
@@ -172,15 +193,9 @@ impl<'a, P: Protocol> Driver<'a, P> {
                 .measure
                 .since()
                 .is_some_and(|from| now >= from + cfg.duration);
-            if self.stop.is_stopped() || all_gone || over {
+            if all_gone || over {
                 return Ok(self.report(now));
             }
-            // Ramp: open as many as the connect rate allows by now.
-            let allowed = ((now - start).as_secs_f64() * cfg.connect_rate).ceil() as usize;
-            while self.attempted < cfg.conns.min(allowed.max(1)) {
-                self.open_one(now);
-            }
-            self.expire_connects(now);
             if self.measure.since().is_none() && ramp_done {
                 // Everything is connected (or has failed): the measured
                 // window starts now; what came before was warm-up.
@@ -189,7 +204,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
                     self.start_schedule(now);
                 }
             }
-            self.release_due(now);
+            self.release_due();
             self.measure.tick(now, self.open);
             if now >= next_progress {
                 self.publish();
@@ -198,7 +213,8 @@ impl<'a, P: Protocol> Driver<'a, P> {
                 }
                 next_progress += Duration::from_secs(1);
             }
-            let timeout = self.next_wake(now, start, next_progress);
+            let wake = self.next_wake(start, next_progress);
+            let timeout = self.pacer.timeout(Instant::now(), wake)?;
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -206,7 +222,10 @@ impl<'a, P: Protocol> Driver<'a, P> {
             }
             for ev in events.iter() {
                 let i = ev.token().0;
-                if ev.token() == WAKE {
+                if ev.token() == PACE {
+                    self.pacer.fired();
+                }
+                if ev.token() == WAKE || ev.token() == PACE {
                     continue;
                 }
                 if self.conns[i].phase == Phase::Connecting && (ev.is_writable() || ev.is_error()) {
@@ -228,14 +247,14 @@ impl<'a, P: Protocol> Driver<'a, P> {
     /// The next moment something is due: a connection to open, a connect
     /// to time out, a message to send, a second to close, the end, a
     /// progress line.
-    fn next_wake(&self, now: Instant, start: Instant, progress: Instant) -> Duration {
+    fn next_wake(&self, start: Instant, progress: Instant) -> Instant {
         let mut wake = progress;
         if self.attempted < self.cfg.conns {
             let next_n = self.attempted as f64 + 1.0;
             wake = wake.min(start + Duration::from_secs_f64(next_n / self.cfg.connect_rate));
         }
         if let Some(&i) = self.connecting.front() {
-            wake = wake.min(self.conns[i].opened_at + self.cfg.connect_timeout);
+            wake = wake.min(self.conns[i].opened_at + self.cfg.connect_wait());
         }
         if let Some(from) = self.measure.since() {
             wake = wake.min(from + self.cfg.duration);
@@ -246,7 +265,31 @@ impl<'a, P: Protocol> Driver<'a, P> {
         if let Some(Reverse((due, _))) = self.schedule.peek() {
             wake = wake.min(self.measure.at(*due));
         }
-        wake.saturating_duration_since(now)
+        wake
+    }
+
+    /// Replies that came part-way and then stopped: each is an error
+    /// (not "no reply"), found at the end. A reply counts as stopped when
+    /// nothing more of it came for a second, or for half the measured
+    /// window if that is shorter (one still arriving when the run ends
+    /// is not).
+    fn count_short_replies(&mut self, now: Instant) {
+        let Some(from) = self.measure.since() else {
+            return;
+        };
+        let wait = Duration::from_secs(1).min(now.saturating_duration_since(from) / 2);
+        let cutoff = self.measure.ns(now).saturating_sub(wait.as_nanos() as u64);
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            if c.phase == Phase::Open && c.part_way_at.is_some_and(|t| t <= cutoff) {
+                let why = format!(
+                    "short reply: part of a reply came, then nothing more of it for {:.2} s",
+                    wait.as_secs_f64()
+                );
+                let target = self.target(i);
+                self.measure.error(&why, target);
+            }
+        }
     }
 
     /// Whether this driver prints its own progress line.
@@ -280,10 +323,11 @@ impl<'a, P: Protocol> Driver<'a, P> {
         }
     }
 
-    fn report(self, now: Instant) -> Report {
+    fn report(mut self, now: Instant) -> Report {
         if self.prints() && self.tty {
             eprintln!();
         }
+        self.count_short_replies(now);
         self.publish();
         let conns = Conns {
             wanted: self.cfg.conns,

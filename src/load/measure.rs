@@ -73,6 +73,8 @@ pub(crate) struct Measure {
     /// Why, with the address, counted.
     pub(crate) failures: Failures,
     errors_before: u64,
+    /// The loop thread's CPU time when measuring began.
+    cpu_from: Duration,
 }
 
 impl Measure {
@@ -98,6 +100,7 @@ impl Measure {
             lost: 0,
             failures: Failures::new(),
             errors_before: 0,
+            cpu_from: Duration::ZERO,
         }
     }
 
@@ -120,6 +123,7 @@ impl Measure {
         self.next_second = now + Duration::from_secs(1);
         self.second = Second::new(self.started_unix as u64, self.paced);
         self.errors_before = self.errors;
+        self.cpu_from = crate::sys::thread_cpu();
     }
 
     /// When measuring started, if it has.
@@ -267,6 +271,7 @@ impl Measure {
         datagrams_lost: Option<u64>,
     ) -> Report {
         let elapsed = self.finish(now, conns.open);
+        let cpu = crate::sys::thread_cpu().saturating_sub(self.cpu_from);
         if !cfg.idle && self.messages == 0 && self.errors == 0 && self.failed == 0 {
             let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
             let why = format!("{}: {silence}", super::NO_REPLY);
@@ -293,6 +298,7 @@ impl Measure {
         r.datagrams_lost = datagrams_lost;
         r.connects = self.connects;
         r.connect_latency_ns = self.connect;
+        r.busy = cpu.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
         r
     }
 }

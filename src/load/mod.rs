@@ -28,7 +28,9 @@
 
 mod config;
 mod driver;
+mod knee;
 mod measure;
+mod pace;
 mod pattern;
 mod progress;
 mod protocol;
@@ -42,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::LoadConfig;
+pub use knee::{search, LatencyTarget, Search, Step};
 use pattern::Echo;
 use progress::Progress;
 pub use report::{Report, Second};

@@ -117,6 +117,9 @@ pub struct Report {
     pub connects: u64,
     /// Connect latency (SYN to established, as the client sees it), ns.
     pub connect_latency_ns: Histogram<u64>,
+    /// The busiest loop's CPU time over the measured window, as a
+    /// fraction of it (1.0: a core, all the time).
+    pub busy: f64,
 }
 
 impl Report {
@@ -147,6 +150,7 @@ impl Report {
             churned: 0,
             connects: 0,
             connect_latency_ns: latency_histogram(),
+            busy: 0.0,
         }
     }
 
@@ -186,6 +190,7 @@ impl Report {
             }
             all.connects += p.connects;
             let _ = all.connect_latency_ns.add(&p.connect_latency_ns);
+            all.busy = all.busy.max(p.busy);
             for (i, s) in p.timeline.into_iter().enumerate() {
                 match all.timeline.get_mut(i) {
                     Some(a) => a.add(&s),
@@ -232,6 +237,55 @@ impl Report {
     pub fn loss_percent(&self) -> f64 {
         let lost = self.datagrams_lost.unwrap_or(0);
         100.0 * lost as f64 / (lost + self.messages).max(1) as f64
+    }
+
+    /// With `--rate`, when the run was not on time — it achieved more than
+    /// 1 % less than asked, or its sends' lateness p99 was over 1 ms — one
+    /// line saying so, and on which side it was.
+    pub fn pace_notice(&self) -> Option<String> {
+        let rate = self.settings.rate?;
+        let late = self.send_lateness_ns.as_ref()?;
+        let achieved = self.messages_per_sec();
+        let short = achieved < rate * 0.99;
+        let p99 = quantile_us(late, 0.99);
+        if !short && p99 <= 1000.0 {
+            return None;
+        }
+        let what = match (short, p99 > 1000.0) {
+            (true, true) => format!(
+                "achieved {achieved:.0} msg/s of --rate {rate:.0} ({:.1} % short), sends late by {p99:.0} µs at p99",
+                100.0 * (1.0 - achieved / rate)
+            ),
+            (true, false) => format!(
+                "achieved {achieved:.0} msg/s of --rate {rate:.0} ({:.1} % short)",
+                100.0 * (1.0 - achieved / rate)
+            ),
+            _ => format!("sends late by {p99:.0} µs at p99 (over 1 ms)"),
+        };
+        // Little's law: keeping `rate` messages a second in flight for
+        // the replies' own time (from the actual send) takes rate × that
+        // many slots; --conns × --pipeline is all there are. Short of
+        // slots, sends waited for replies: the target's side.
+        let c = &self.settings;
+        let needed = rate * self.latency_uncorrected_ns.mean() / 1e9;
+        let slots = (c.conns * c.pipeline) as f64;
+        let side = if needed >= 0.9 * slots {
+            format!(
+                "replies did not come back fast enough: at {:.0} µs a reply, --rate {rate:.0} needs {needed:.0} messages in flight and --conns × --pipeline allows {slots:.0} (the target is the limit, or raise --pipeline)",
+                self.latency_uncorrected_ns.mean() / 1e3
+            )
+        } else if self.busy >= 0.9 {
+            format!(
+                "the generator's own CPU was saturated (its loop busy {:.0} % of the time; try --threads)",
+                self.busy * 100.0
+            )
+        } else {
+            format!(
+                "the generator was late, though its loop was busy only {:.0} % of the time: the machine did not give it the CPU when due",
+                self.busy * 100.0
+            )
+        };
+        Some(format!("{what}: {side}"))
     }
 
     /// Connects per second in the measured window (--churn).

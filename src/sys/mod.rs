@@ -75,3 +75,26 @@ pub fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result
 }
 
 pub(crate) mod mmsg;
+pub(crate) mod timer;
+
+/// CPU time (user + system) the calling thread has used.
+#[cfg(target_os = "linux")]
+pub(crate) fn thread_cpu() -> std::time::Duration {
+    // SAFETY: getrusage writes only the struct we pass, zeroed and on our
+    // stack for the whole call.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// CPU time the calling thread has used (not known here: zero).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn thread_cpu() -> std::time::Duration {
+    std::time::Duration::ZERO
+}

@@ -84,7 +84,7 @@ impl<P: Protocol> Driver<'_, P> {
         while let Some(&i) = self.connecting.front() {
             let c = &mut self.conns[i];
             if c.phase == Phase::Connecting {
-                if now < c.opened_at + self.cfg.connect_timeout {
+                if now < c.opened_at + self.cfg.connect_wait() {
                     break;
                 }
                 c.phase = Phase::Closed;

@@ -153,6 +153,8 @@ impl<P: Protocol> Driver<'_, P> {
         // share their times: one histogram entry per run of them.
         let mut run = (0u64, 0u64, 0u64);
         let mut broken = None;
+        // Whether a reply is left part-way.
+        let mut part_way = false;
         while pos < buf.len() {
             if c.replied == c.started {
                 broken = Some("more reply bytes than were sent".to_string());
@@ -176,6 +178,7 @@ impl<P: Protocol> Driver<'_, P> {
             pos += len;
             c.received += len as u64;
             if !complete {
+                part_way = true;
                 break;
             }
             if len == 0 {
@@ -197,6 +200,9 @@ impl<P: Protocol> Driver<'_, P> {
             self.measure.replies(run.0, run.1, now_ns, run.2);
         }
         let total = buf.len();
+        // When bytes of the reply under way last came (a short reply is
+        // one that stays part-way: see report).
+        c.part_way_at = part_way.then_some(now_ns);
         if let Some(why) = broken {
             self.lose(i, &why);
             return false;
@@ -224,8 +230,8 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// With --rate: count messages that came due, and send what may go.
-    pub(super) fn release_due(&mut self, now: Instant) {
-        let now_ns = self.measure.ns(now);
+    pub(super) fn release_due(&mut self) {
+        let now_ns = self.measure.ns(Instant::now());
         while let Some(&Reverse((due, i))) = self.schedule.peek() {
             if due > now_ns {
                 break;
@@ -237,7 +243,9 @@ impl<P: Protocol> Driver<'_, P> {
             self.conns[i].due += 1;
             let next = due_ns(self.schedule_base, self.cfg, i, self.conns[i].due);
             self.schedule.push(Reverse((next, i)));
-            self.send_more_at(i, now_ns);
+            // The clock read again: a send's lateness is its own, not
+            // the first of this batch's.
+            self.send_more(i);
         }
     }
 }

@@ -34,6 +34,7 @@ impl Report {
             "idle": c.idle,
             "connect_rate": c.connect_rate,
             "connect_timeout_s": c.connect_timeout.as_secs_f64(),
+            "max_rate_at": c.max_rate_at.as_ref().map(|t| format!("{}={}us", t.name, t.limit.as_secs_f64() * 1e6)),
             "request": Value::Null,
             "reply": Value::Null,
         })
@@ -64,6 +65,11 @@ impl Report {
 
     /// The summary as one JSON object, on one line.
     pub fn to_json(&self) -> String {
+        self.json().to_string()
+    }
+
+    /// The summary as a JSON value.
+    pub(crate) fn json(&self) -> Value {
         let mut o = Map::new();
         let mut put = |k: &str, v: Value| {
             o.insert(k.into(), v);
@@ -88,6 +94,9 @@ impl Report {
                     five_json(&self.latency_uncorrected_ns),
                 );
                 put("send_lateness_us", five_json(late));
+                if let Some(notice) = self.pace_notice() {
+                    put("pace_notice", notice.into());
+                }
             }
             put("errors", self.errors.into());
             // `failed`: could not connect, or lost (docs/protocol.md).
@@ -110,6 +119,38 @@ impl Report {
         put("failures", json!(self.failures));
         put("started_unix", self.started_unix.into());
         put("settings", self.settings_json());
-        Value::Object(o).to_string()
+        Value::Object(o)
+    }
+}
+
+impl crate::load::Search {
+    /// A search as one JSON object: the summary of the step at the answer
+    /// (`settings` as asked), plus `max_rate` (`null` if none passed) and
+    /// `steps` (`rate`: `null` for the closed-loop step).
+    pub fn to_json(&self, settings: &crate::load::LoadConfig) -> String {
+        let mut v = match self.best() {
+            Some(s) => {
+                let mut r = s.report.json();
+                r["settings"] = Report::empty(settings).settings_json();
+                r
+            }
+            None => json!({}),
+        };
+        v["max_rate"] = self.max_rate.map(round1).into();
+        v["steps"] = self
+            .steps
+            .iter()
+            .map(|s| {
+                json!({
+                    "rate": s.rate.map(round1),
+                    "messages_per_sec": round1(s.report.messages_per_sec()),
+                    "latency_us": five_json(&s.report.latency_ns),
+                    "quantile_us": round1(s.latency_us),
+                    "errors": s.report.errors,
+                    "ok": s.ok,
+                })
+            })
+            .collect();
+        v.to_string()
     }
 }

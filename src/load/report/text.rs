@@ -94,36 +94,59 @@ impl Report {
                 "connections  {} of {} opened ({} failed to connect), {} lost, {} open at the end",
                 self.connections, self.wanted, self.failed, self.lost, self.held
             );
-            let _ = writeln!(
-                s,
-                "messages     {} in {:.2} s = {:.0} msg/s, {:.2} MB/s",
-                self.messages,
-                self.elapsed.as_secs_f64(),
-                self.messages_per_sec(),
-                self.mb_per_sec()
-            );
-            let _ = writeln!(
-                s,
-                "latency µs   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
-                self.latency_us(0.5),
-                self.latency_us(0.9),
-                self.latency_us(0.99),
-                self.latency_us(0.999),
-                self.latency_ns.max() as f64 / 1000.0
-            );
-            if let Some(late) = &self.send_lateness_ns {
-                let [p50, p90, p99, p999, max] = five(&self.latency_uncorrected_ns);
+            if self.connections == 0 {
+                let _ = writeln!(s, "messages     none: no connection opened");
+            } else {
                 let _ = writeln!(
                     s,
-                    "from send µs p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}  (uncorrected)"
+                    "messages     {} in {:.2} s = {:.0} msg/s, {:.2} MB/s",
+                    self.messages,
+                    self.elapsed.as_secs_f64(),
+                    self.messages_per_sec(),
+                    self.mb_per_sec()
                 );
-                let [p50, _, p99, _, max] = five(late);
                 let _ = writeln!(
                     s,
-                    "send late µs p50 {p50:.1}  p99 {p99:.1}  max {max:.1}  (actual send − due time)"
+                    "latency µs   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+                    self.latency_us(0.5),
+                    self.latency_us(0.9),
+                    self.latency_us(0.99),
+                    self.latency_us(0.999),
+                    self.latency_ns.max() as f64 / 1000.0
+                );
+                if let Some(late) = &self.send_lateness_ns {
+                    let [p50, p90, p99, p999, max] = five(&self.latency_uncorrected_ns);
+                    let _ = writeln!(
+                        s,
+                        "from send µs p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}  (uncorrected)"
+                    );
+                    let [p50, _, p99, _, max] = five(late);
+                    let _ = writeln!(
+                        s,
+                        "send late µs p50 {p50:.1}  p99 {p99:.1}  max {max:.1}  (actual send − due time)"
+                    );
+                }
+                if let Some(notice) = self.pace_notice() {
+                    let _ = writeln!(s, "not on time  {notice}");
+                }
+                let _ = writeln!(s, "errors       {}", self.errors);
+            }
+            if self.failed + self.lost > 0 {
+                // Not "errors 0" alone above the reasons: failed connections
+                // fail the run too.
+                let _ = writeln!(
+                    s,
+                    "failed       {} connection{} (could not connect: {}, lost: {}): see why",
+                    self.failed + self.lost,
+                    if self.failed + self.lost == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    self.failed,
+                    self.lost
                 );
             }
-            let _ = writeln!(s, "errors       {}", self.errors);
             if let Some(lost) = self.datagrams_lost {
                 let _ = writeln!(
                     s,

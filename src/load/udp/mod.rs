@@ -45,6 +45,22 @@ struct Sock {
     /// (sequence, due, sent) of each request in flight, oldest first (ns
     /// since the epoch; due = sent, as there is no --rate over UDP).
     in_flight: VecDeque<(u64, u64, u64)>,
+    /// The latest requests no longer in flight, with whether each was
+    /// answered (else lost): a second reply to an answered one is a
+    /// duplicate (an error), a reply to a lost one is late (ignored).
+    retired: VecDeque<(u64, bool)>,
+    /// How many `retired` keeps.
+    memory: usize,
+}
+
+impl Sock {
+    /// Request `seq` is no longer in flight: answered, or lost.
+    fn retire(&mut self, seq: u64, answered: bool) {
+        if self.retired.len() == self.memory {
+            self.retired.pop_front();
+        }
+        self.retired.push_back((seq, answered));
+    }
 }
 
 pub(crate) struct UdpDriver<'a, P> {
@@ -101,6 +117,8 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
                 target,
                 next_seq: 0,
                 in_flight: VecDeque::with_capacity(cfg.pipeline),
+                retired: VecDeque::new(),
+                memory: 4 * cfg.pipeline + 2 * mmsg::BATCH,
             });
         }
         Ok(UdpDriver {
@@ -195,7 +213,9 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
             if now_ns.saturating_sub(sent) < LOSS_TIMEOUT.as_nanos() as u64 {
                 break;
             }
-            s.in_flight.pop_front();
+            if let Some((seq, _, _)) = s.in_flight.pop_front() {
+                s.retire(seq, false);
+            }
             self.lost += 1;
         }
     }
@@ -317,9 +337,17 @@ fn judge<P: Protocol>(
         tag => s.in_flight.iter().position(|&(q, _, _)| tag.names(q)),
     };
     let Some(pos) = pos else {
-        return; // late (already counted lost), or duplicated
+        // Not in flight: a second answer to an answered request is an
+        // error; an answer to one already counted lost is late (ignored),
+        // as is one too old to remember.
+        let last = s.retired.iter().rev().find(|&&(q, _)| tag.names(q));
+        if last.is_some_and(|&(_, answered)| answered) {
+            measure.error("duplicate reply: a request was answered twice", target);
+        }
+        return;
     };
     let (seq, due, sent) = s.in_flight.remove(pos).unwrap_or_default();
+    s.retire(seq, true);
     let why = match proto.reply(conn, seq, 0, d) {
         Verdict::Ok(n) if n == d.len() => None,
         Verdict::Ok(_) => Some("reply datagram longer than the reply".to_string()),

@@ -1,0 +1,233 @@
+//! `load --rate` on time, and honest about it: latency counts from the due
+//! time (a server stalled for 300 ms shows in it; the uncorrected figure
+//! does not), sends leave within the documented lateness, and
+//! `--max-rate-at` finds a target's known capacity.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn us(v: &serde_json::Value, key: &str, q: &str) -> f64 {
+    v[key][q]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key}.{q}: {v}"))
+}
+
+#[test]
+fn a_stalled_server_shows_in_latency_from_the_due_time_not_in_uncorrected() {
+    let srv = spawn_serve(&["--listen", "echo=tcp://127.0.0.1:0"]);
+    let mut child = bin()
+        .args([
+            "load",
+            &format!("tcp://{}", srv.addrs[0]),
+            "--conns",
+            "4",
+            "--rate",
+            "2000",
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line: the run is under way.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("load:"), "{line}");
+    srv.signal("STOP");
+    std::thread::sleep(Duration::from_millis(300));
+    srv.signal("CONT");
+    let out = child.wait_with_output().unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    // ~600 of ~6,000 messages came due during the stall: from their due
+    // time they waited up to 300 ms.
+    assert!(us(&v, "latency_us", "max") >= 250_000.0, "{v}");
+    assert!(us(&v, "latency_us", "p99_9") >= 200_000.0, "{v}");
+    assert!(us(&v, "latency_us", "p99") >= 100_000.0, "{v}");
+    // From the actual send, only the 4 in flight at the stall waited (the
+    // rest were sent after it): not at p99.9.
+    assert!(us(&v, "latency_uncorrected_us", "max") >= 250_000.0, "{v}");
+    assert!(us(&v, "latency_uncorrected_us", "p99_9") < 100_000.0, "{v}");
+    // The sends waited on the target: late, and said so.
+    assert!(us(&v, "send_lateness_us", "max") >= 200_000.0, "{v}");
+}
+
+#[test]
+fn at_an_easy_rate_sends_leave_on_time() {
+    let srv = spawn_serve(&["--listen", "echo=tcp://127.0.0.1:0"]);
+    // docs/protocol.md: a message leaves within 0.15 ms of its due time at
+    // p50 and 0.5 ms at p99 when the machine keeps up (pacing by the poll
+    // timeout alone: p50 ≈ 500 µs, p99 ≈ 1,000 µs). p50 must hold in every
+    // run; p99 in one of three, since another process's burst on this
+    // shared machine can delay any run's 1 % (the run then says so).
+    let mut p99s = Vec::new();
+    for _ in 0..3 {
+        let out = bin()
+            .args([
+                "load",
+                &format!("tcp://{}", srv.addrs[0]),
+                "--conns",
+                "10",
+                "--rate",
+                "2000",
+                "--duration",
+                "2",
+                "--json",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let v = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{v}");
+        let p50 = us(&v, "send_lateness_us", "p50");
+        assert!(p50 <= 150.0, "send lateness p50 {p50} µs: {v}");
+        let rate = v["messages_per_sec"].as_f64().unwrap();
+        assert!((1980.0..2020.0).contains(&rate), "{rate}: {v}");
+        let p99 = us(&v, "send_lateness_us", "p99");
+        if p99 <= 500.0 {
+            assert!(v.get("pace_notice").is_none(), "{v}");
+            return;
+        }
+        p99s.push((p99, v["pace_notice"].to_string()));
+    }
+    panic!("send lateness p99 over 500 µs in 3 runs (a starved machine? rerun under flock /work/coord/bench.lock): {p99s:?}");
+}
+
+/// An echo server that answers at most `rate` messages a second over all
+/// its connections (`size`-byte messages): each reply waits for the next
+/// free slot of a shared schedule, and at least `delay`.
+fn capped_echo(rate: f64, size: usize, delay: Duration) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let next = Arc::new(Mutex::new(Instant::now()));
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let next = Arc::clone(&next);
+            std::thread::spawn(move || {
+                let _ = s.set_nodelay(true);
+                let mut msg = vec![0; size];
+                while s.read_exact(&mut msg).is_ok() {
+                    let slot = {
+                        let mut n = next.lock().unwrap();
+                        let slot = (*n).max(Instant::now() + delay);
+                        *n = slot + gap;
+                        slot
+                    };
+                    std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+                    if s.write_all(&msg).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn max_rate_at_finds_a_known_capacity() {
+    let capacity = 2000.0;
+    let addr = capped_echo(capacity, 64, Duration::ZERO);
+    let out = bin()
+        .args([
+            "load",
+            &format!("tcp://{addr}"),
+            "--conns",
+            "8",
+            "--duration",
+            "1",
+            "--max-rate-at",
+            "p99=50ms",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v = json(&out);
+    let steps = v["steps"].as_array().expect("steps");
+    assert!(steps.len() >= 4, "{v}");
+    assert!(
+        steps[0]["rate"].is_null(),
+        "the first step is closed-loop: {v}"
+    );
+    let max = v["max_rate"].as_f64().unwrap_or(0.0);
+    assert!(
+        (max - capacity).abs() <= 0.15 * capacity,
+        "max rate {max} for a capacity of {capacity}: {v}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    // The steps were printed as they ended, on stderr beside the JSON.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("step 1: closed loop") && err.contains("step 4:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn max_rate_at_prints_its_steps_and_the_answer_last() {
+    // Every reply takes at least 3 ms: no rate keeps p90 at 1 ms.
+    let addr = capped_echo(1000.0, 64, Duration::from_millis(3));
+    let out = bin()
+        .args([
+            "load",
+            &format!("tcp://{addr}"),
+            "--conns",
+            "4",
+            "--duration",
+            "0.4",
+            "--max-rate-at",
+            "p90=1ms",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("");
+    assert_eq!(
+        last, "max rate at p90 ≤ 1000 µs: none found (even the lowest rate tried was over)",
+        "{text}"
+    );
+    assert!(text.starts_with("step 1: closed loop"), "{text}");
+    assert!(
+        text.contains("step 2: --rate") && text.contains(": over"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    // A usage error with --rate (it searches for the rate itself).
+    let out = Command::new(env!("CARGO_BIN_EXE_sockloop"))
+        .args([
+            "load",
+            &format!("tcp://{addr}"),
+            "--rate",
+            "10",
+            "--max-rate-at",
+            "p99=1ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_sockloop"))
+        .args(["load", &format!("tcp://{addr}"), "--max-rate-at", "p99=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
