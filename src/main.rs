@@ -57,6 +57,13 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
 
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  sockloop merge shard-0.json shard-1.json shard-2.json shard-3.json
+  kubectl logs -l batch.kubernetes.io/job-name=sockloop-load --tail=-1 --max-log-requests=20 | sockloop merge -
+Exit 2 if a shard is missing or repeated, or the shards' settings or --start-at
+differ (the message says which); exit 1 if any shard failed; else 0.";
+
 #[derive(Parser)]
 #[command(
     name = "sockloop",
@@ -98,6 +105,20 @@ enum Command {
     /// Drive an echo-like service with many connections and report.
     #[command(after_help = format!("{LOAD_EXAMPLES}\n\n{FOOTER}"))]
     Load(LoadArgs),
+    /// Merge the --json outputs of `load --shard S/N` runs into one run,
+    /// exactly (histograms added bucket by bucket).
+    #[command(after_help = format!("{MERGE_EXAMPLES}\n\n{FOOTER}"))]
+    Merge {
+        /// Files holding `load --shard S/N --json` outputs; `-` reads them
+        /// from stdin, one JSON object per line (other lines are skipped,
+        /// so `kubectl logs` output can be piped in as it is).
+        #[arg(value_name = "FILE", required = true, num_args = 1..)]
+        inputs: Vec<String>,
+        /// Print the merged summary as one JSON object (load's keys, plus
+        /// shards, settings, start_unix and the merged histogram).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -260,6 +281,7 @@ fn main() -> ExitCode {
         }),
         Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => load_cmd(a),
+        Command::Merge { inputs, json } => merge_cmd(&inputs, json),
     };
     match result {
         Ok(code) => code,
@@ -382,6 +404,27 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         print!("{}", report.to_table());
     }
     Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn merge_cmd(inputs: &[String], json: bool) -> Result<ExitCode, String> {
+    let merged = match sockloop::merge::merge_inputs(inputs) {
+        Ok(m) => m,
+        Err(sockloop::merge::MergeError::Usage(why)) => {
+            eprintln!("error: merge: {why}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(sockloop::merge::MergeError::Runtime(why)) => return Err(why),
+    };
+    if json {
+        println!("{}", merged.to_json());
+    } else {
+        print!("{}", merged.to_table());
+    }
+    Ok(if merged.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

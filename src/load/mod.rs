@@ -31,7 +31,7 @@
 mod driver;
 mod pattern;
 mod progress;
-mod report;
+pub(crate) mod report;
 mod source;
 mod udp;
 
