@@ -56,11 +56,20 @@ pub fn to_us(ns: &Histogram<u64>) -> Histogram<u64> {
 }
 
 /// A µs histogram as ns (each value × 1000), for code that reports from
-/// ns histograms: percentiles agree with the µs histogram's to HDR's
-/// resolution (3 significant digits).
+/// ns histograms. At 5 significant digits an ns bucket is narrower than
+/// 0.02 µs per ms of latency, so the percentiles printed from it are the
+/// µs histogram's own to the printed tenth of a µs; `high` only as far as
+/// the values go keeps that from costing more than it must.
 pub fn to_ns(us: &Histogram<u64>) -> Histogram<u64> {
-    let mut ns = Histogram::new_with_bounds(1, HIGHEST_US * 1000, SIGFIG)
-        .expect("constant bounds are valid");
+    to_ns_at(us, 5)
+}
+
+/// [`to_ns`] at `sigfig` significant digits (a second of a timeline needs
+/// fewer than a whole run).
+pub fn to_ns_at(us: &Histogram<u64>, sigfig: u8) -> Histogram<u64> {
+    let high = (us.max().min(HIGHEST_US) + 1) * 1000;
+    let mut ns =
+        Histogram::new_with_bounds(1, high.max(2), sigfig).expect("bounds and digits are valid");
     for v in us.iter_recorded() {
         let _ = ns.record_n(v.value_iterated_to() * 1000, v.count_at_value());
     }

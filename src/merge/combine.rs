@@ -28,16 +28,21 @@ pub(crate) fn latency(shards: &[Shard]) -> Histogram<u64> {
 /// every shard's figures for that second added. Its latencies are exact
 /// when every shard sent that second's histogram; without them the
 /// second's percentiles are left empty rather than guessed.
-fn timeline(shards: &[Shard]) -> (Option<i64>, Vec<Second>) {
+fn timeline(shards: &[Shard]) -> (Option<i64>, Vec<Second>, Vec<Histogram<u64>>) {
     let seconds = shards.iter().flat_map(|s| &s.timeline);
     let (Some(first), Some(last)) = (
         seconds.clone().map(|s| s.unix).min(),
         seconds.map(|s| s.unix).max(),
     ) else {
-        return (None, Vec::new());
+        return (None, Vec::new(), Vec::new());
     };
     let mut merged: Vec<(Second, Histogram<u64>)> = (first..=last)
-        .map(|_| (Second::new(hdr::to_ns(&hdr::us_histogram())), hdr::us_histogram()))
+        .map(|_| {
+            (
+                Second::new(hdr::to_ns_at(&hdr::us_histogram(), 3)),
+                hdr::us_histogram(),
+            )
+        })
         .collect();
     for s in shards.iter().flat_map(|s| &s.timeline) {
         let (m, us) = &mut merged[(s.unix - first) as usize];
@@ -48,19 +53,23 @@ fn timeline(shards: &[Shard]) -> (Option<i64>, Vec<Second>) {
             let _ = us.add(h);
         }
     }
-    let seconds = merged
+    let (seconds, us) = merged
         .into_iter()
         .map(|(mut m, us)| {
-            m.hist = hdr::to_ns(&us);
-            m
+            m.hist = hdr::to_ns_at(&us, 3);
+            (m, us)
         })
-        .collect();
-    (Some(first), seconds)
+        .unzip();
+    (Some(first), seconds, us)
 }
 
 /// The shards, checked and sorted, as one [`Report`] that `load`'s own
-/// code prints, and the wall-clock second its timeline starts at.
-pub(crate) fn report(shards: &[Shard], latency: &Histogram<u64>) -> (Report, Option<i64>) {
+/// code prints; the wall-clock second its timeline starts at, and each
+/// second's µs histogram.
+pub(crate) fn report(
+    shards: &[Shard],
+    latency: &Histogram<u64>,
+) -> (Report, Option<i64>, Vec<Histogram<u64>>) {
     let settings = &shards[0].settings;
     let setting = |k: &str| settings.get(k).and_then(serde_json::Value::as_u64);
     // The window: from the first shard's start to the last one's end.
@@ -84,7 +93,7 @@ pub(crate) fn report(shards: &[Shard], latency: &Histogram<u64>) -> (Report, Opt
         .iter()
         .filter_map(|s| s.connect_latency.as_ref())
         .collect::<Vec<_>>();
-    let (first_second, timeline) = timeline(shards);
+    let (first_second, timeline, seconds_us) = timeline(shards);
     let total = |f: fn(&Shard) -> u64| shards.iter().map(f).sum::<u64>();
     let report = Report {
         idle: shards[0].idle,
@@ -114,5 +123,5 @@ pub(crate) fn report(shards: &[Shard], latency: &Histogram<u64>) -> (Report, Opt
         connects: total(|s| s.connects),
         connect_latency_ns: hdr::to_ns(&sum(connect.into_iter())),
     };
-    (report, first_second)
+    (report, first_second, seconds_us)
 }

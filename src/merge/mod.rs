@@ -57,6 +57,9 @@ pub struct Merged {
     pub start_unix: Value,
     /// The wall-clock second the merged timeline starts at.
     pub first_second: Option<i64>,
+    /// Each second's merged latency histogram, µs (exact when every shard
+    /// sent its seconds' histograms; empty where none did).
+    pub seconds: Vec<Histogram<u64>>,
 }
 
 /// Merge the shards found in `inputs` (paths; `-` is stdin).
@@ -75,7 +78,7 @@ pub fn merge_values(
     }
     check::check(&mut shards)?;
     let histogram = combine::latency(&shards);
-    let (report, first_second) = combine::report(&shards, &histogram);
+    let (report, first_second, seconds) = combine::report(&shards, &histogram);
     Ok(Merged {
         report,
         histogram,
@@ -88,6 +91,7 @@ pub fn merge_values(
         settings: shards[0].settings.clone(),
         start_unix: shards[0].start_unix.clone(),
         first_second,
+        seconds,
     })
 }
 

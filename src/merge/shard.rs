@@ -81,7 +81,10 @@ fn count(v: &Value, key: &str) -> u64 {
 /// `S/N` with 0 ≤ S < N.
 pub(crate) fn parse_shard(s: &str) -> Option<(usize, usize)> {
     let (a, b) = s.split_once('/')?;
-    let (s, n) = (a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?);
+    let (s, n) = (
+        a.trim().parse::<usize>().ok()?,
+        b.trim().parse::<usize>().ok()?,
+    );
     (s < n).then_some((s, n))
 }
 
@@ -150,15 +153,15 @@ pub(crate) fn read(source: &str, v: &Value) -> Result<Shard, MergeError> {
         })
         .unwrap_or_default();
     let lost = count(v, "lost_connections");
-    let duration = v
-        .get("duration_sec")
-        .and_then(Value::as_f64)
-        .unwrap_or(0.0);
+    let duration = v.get("duration_sec").and_then(Value::as_f64).unwrap_or(0.0);
     let (connections, held) = if idle {
         // --idle reports the connections wanted as `connections`; what it
         // opened and kept is `held`.
         let held = count(v, "held");
-        (count(v, "connections") - count(v, "failed").min(count(v, "connections")), held)
+        (
+            count(v, "connections") - count(v, "failed").min(count(v, "connections")),
+            held,
+        )
     } else {
         (count(v, "connections"), count(v, "held"))
     };

@@ -1,0 +1,121 @@
+//! The `.hlog` interval log read by another HdrHistogram implementation:
+//! Python's `hdrhistogram` package (PyPI; `.ci/run` installs it). It must
+//! find every interval and agree with us on p50, p99 and p99.9.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hdrhistogram::Histogram;
+use sockloop::hdr;
+
+/// Reads the log with `hdrh.log.HistogramLogReader` and prints, per
+/// interval then for all of them added, `count p50 p99 p99.9` in µs.
+const READER: &str = r#"
+import sys
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader
+reader = HistogramLogReader(sys.argv[1], HdrHistogram(1, 60000000, 3))
+total = HdrHistogram(1, 60000000, 3)
+while True:
+    h = reader.get_next_interval_histogram()
+    if h is None:
+        break
+    print("interval", h.get_start_time_stamp() / 1000.0, h.get_total_count(),
+          *(h.get_value_at_percentile(p) for p in (50, 99, 99.9)))
+    total.add(h)
+print("total", total.get_total_count(), *(total.get_value_at_percentile(p) for p in (50, 99, 99.9)))
+"#;
+
+/// The lines the Python reader prints for the log at `path`.
+fn python_reads(path: &Path) -> Vec<Vec<f64>> {
+    let probe = Command::new("python3")
+        .args(["-c", "import hdrh.log"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        other => panic!(
+            "this test needs python3 with the PyPI package `hdrhistogram` (module hdrh): `pip install hdrhistogram` (.ci/run does it); probe: {other:?}"
+        ),
+    }
+    let out = Command::new("python3")
+        .args(["-c", READER])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "python reader failed: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|x| x.parse().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether `theirs` is our value at `q`, or at the rank next to it (the
+/// libraries round a quantile's rank differently: Java and Python to the
+/// nearest, Rust up).
+fn agrees(h: &Histogram<u64>, q: f64, theirs: f64) -> bool {
+    let step = 1.0 / h.len() as f64;
+    [q - step, q, q + step]
+        .iter()
+        .any(|&q| h.value_at_quantile(q.clamp(0.0, 1.0)) as f64 == theirs)
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("sockloop-{}-{name}", std::process::id()))
+}
+
+/// Check a log of the given ns seconds against what Python reads.
+fn check(seconds: &[Histogram<u64>], path: &Path, start_unix: f64) {
+    let lines = python_reads(path);
+    assert_eq!(lines.len(), seconds.len() + 1, "{lines:?}");
+    let mut total = hdr::us_histogram();
+    for (i, (ns, line)) in seconds.iter().zip(&lines).enumerate() {
+        let us = hdr::to_us(ns);
+        assert_eq!(line[0], start_unix + i as f64, "interval {i}'s start");
+        assert_eq!(line[1], us.len() as f64, "interval {i}'s count");
+        total.add(&us).unwrap();
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last[0], total.len() as f64);
+    for (q, theirs) in [0.5, 0.99, 0.999].into_iter().zip(&last[1..]) {
+        assert!(
+            agrees(&total, q, *theirs),
+            "p{}: python {theirs}, rust {}",
+            q * 100.0,
+            total.value_at_quantile(q)
+        );
+    }
+}
+
+#[test]
+fn python_hdrhistogram_reads_the_log_and_agrees() {
+    // Three seconds of a skewed distribution, 1 µs to 2 s, as load records
+    // it (ns).
+    let mut seconds = Vec::new();
+    let mut x: u64 = 12345;
+    for s in 0..3 {
+        let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for _ in 0..20_000 + s * 5000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            // Mostly ~100 µs, a tail to seconds.
+            let v = 100_000.0 / (1.0 - u).powf(0.9);
+            h.record((v as u64).min(2_000_000_000)).unwrap();
+        }
+        seconds.push(h);
+    }
+    let path = temp_path("lib.hlog");
+    let start = 1_764_504_000.0;
+    hdr::hlog::write(&mut std::fs::File::create(&path).unwrap(), start, &seconds).unwrap();
+    check(&seconds, &path, start);
+    let _ = std::fs::remove_file(&path);
+}
