@@ -32,6 +32,7 @@ mod driver;
 mod pattern;
 mod progress;
 pub(crate) mod report;
+pub mod shard;
 mod source;
 mod udp;
 
