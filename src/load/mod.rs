@@ -33,6 +33,7 @@ mod pattern;
 mod progress;
 pub(crate) mod report;
 pub mod shard;
+pub mod start;
 mod source;
 mod udp;
 
