@@ -5,7 +5,6 @@
 //! sleep, so a clock that NTP steps during the wait still starts the run at
 //! the right second (a monotonic deadline computed once would not follow).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest single sleep of the wait: how late a clock step or a stop
@@ -33,11 +32,11 @@ pub fn until(at: u64, now: f64) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64((at - now).max(0.0)))
 }
 
-/// Sleep until second `at` begins by the wall clock, or until `stop` is
-/// set (then `false`).
-pub fn wait_until(at: u64, stop: &AtomicBool) -> bool {
+/// Sleep until second `at` begins by the wall clock, or until `stopped`
+/// says so (then `false`).
+pub fn wait_until(at: u64, stopped: impl Fn() -> bool) -> bool {
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stopped() {
             return false;
         }
         let left = Duration::from_secs_f64((at as f64 - now_unix()).max(0.0));
@@ -62,8 +61,8 @@ mod tests {
     #[test]
     fn the_wait_ends_at_the_second_or_when_stopped() {
         let at = now_unix().ceil() as u64;
-        assert!(wait_until(at, &AtomicBool::new(false)));
+        assert!(wait_until(at, || false));
         assert!(now_unix() >= at as f64);
-        assert!(!wait_until(at + 3600, &AtomicBool::new(true)));
+        assert!(!wait_until(at + 3600, || true));
     }
 }
