@@ -91,6 +91,17 @@ impl Net {
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
             ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            // A host's whole ephemeral range, as a load host would be
+            // set up (one host with 18,000 connections to one address
+            // needs more than the default 28,000 ports' half).
+            ip(&[
+                "netns",
+                "exec",
+                &ns,
+                "sh",
+                "-c",
+                "echo 1024 65535 > /proc/sys/net/ipv4/ip_local_port_range",
+            ])?;
         }
         Ok(())
     }
