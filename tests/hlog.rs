@@ -115,7 +115,71 @@ fn python_hdrhistogram_reads_the_log_and_agrees() {
     }
     let path = temp_path("lib.hlog");
     let start = 1_764_504_000.0;
-    hdr::hlog::write(&mut std::fs::File::create(&path).unwrap(), start, &seconds).unwrap();
+    let elapsed = std::time::Duration::from_secs(3);
+    let mut file = std::fs::File::create(&path).unwrap();
+    hdr::hlog::write(&mut file, start, elapsed, &seconds).unwrap();
     check(&seconds, &path, start);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// `load --hlog`: one interval per measured second, read by Python and by
+/// the Rust crate alike, holding every measured reply.
+#[test]
+fn load_writes_an_hlog_python_reads() {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let srv = common::serve(&["echo=tcp://127.0.0.1:0"], sockloop::Options::default());
+    let path = temp_path("load.hlog");
+    let out = common::bin()
+        .args(["load", &format!("tcp://{}", srv.addrs[0])])
+        .args([
+            "--conns",
+            "4",
+            "--duration",
+            "2.5",
+            "--shard",
+            "0/1",
+            "--json",
+        ])
+        .arg("--hlog")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = std::fs::read(&path).unwrap();
+    let mut ours = hdr::us_histogram();
+    let mut intervals = 0;
+    let mut base = None;
+    for e in IntervalLogIterator::new(&text) {
+        match e.expect("the crate reads every line") {
+            LogEntry::BaseTime(t) => base = Some(t.as_secs_f64()),
+            LogEntry::Interval(i) => {
+                intervals += 1;
+                ours.add(hdr::decode(i.encoded_histogram()).unwrap())
+                    .unwrap();
+            }
+            LogEntry::StartTime(_) => {}
+        }
+    }
+    let timeline = v["timeline"].as_array().unwrap();
+    assert_eq!(intervals, timeline.len());
+    assert_eq!(ours.len(), v["messages"].as_u64().unwrap());
+    let started = v["started_unix"].as_f64().unwrap();
+    assert!(
+        (base.unwrap() - started).abs() < 0.001,
+        "BaseTime is the start"
+    );
+    let lines = python_reads(&path);
+    assert_eq!(lines.len(), intervals + 1);
+    let last = lines.last().unwrap();
+    assert_eq!(last[0], ours.len() as f64);
+    for (q, theirs) in [0.5, 0.99, 0.999].into_iter().zip(&last[1..]) {
+        assert!(
+            agrees(&ours, q, *theirs),
+            "p{}: python {theirs}, rust {}",
+            q * 100.0,
+            ours.value_at_quantile(q)
+        );
+    }
     let _ = std::fs::remove_file(&path);
 }

@@ -129,7 +129,10 @@ fn run_split(hosts: usize, conns: usize, secs: f64) -> Value {
         assert_eq!(o["settings"]["conns"], conns);
         assert_eq!(o["connections"], (conns - k).div_ceil(hosts), "shard {k}");
         let started = o["started_unix"].as_f64().unwrap();
-        assert!(started >= start_at as f64, "shard {k} started early: {started}");
+        assert!(
+            started >= start_at as f64,
+            "shard {k} started early: {started}"
+        );
     }
     // Merged as the recipe does: all outputs on one stdin.
     let mut merge = common::bin()
@@ -156,7 +159,12 @@ fn run_split(hosts: usize, conns: usize, secs: f64) -> Value {
             break line;
         }
     };
-    let sum = |key: &str| outputs.iter().map(|o| o[key].as_u64().unwrap()).sum::<u64>();
+    let sum = |key: &str| {
+        outputs
+            .iter()
+            .map(|o| o[key].as_u64().unwrap())
+            .sum::<u64>()
+    };
     assert_eq!(common::stat(&last, "accepted"), conns as u64, "{last}");
     assert_eq!(merged["connections"], conns, "{last}");
     assert_eq!(merged["connections"].as_u64(), Some(sum("connections")));
@@ -164,7 +172,10 @@ fn run_split(hosts: usize, conns: usize, secs: f64) -> Value {
     assert_eq!(merged["errors"], 0);
     assert_eq!(merged["shards"], hosts);
     // Every reply the shards counted was a message the server echoed.
-    assert!(common::stat(&last, "bytes_out") >= sum("messages") * 64, "{last}");
+    assert!(
+        common::stat(&last, "bytes_out") >= sum("messages") * 64,
+        "{last}"
+    );
     // The merged histogram is the shards' raw histograms added.
     let mut by_hand = hdr::us_histogram();
     for o in &outputs {

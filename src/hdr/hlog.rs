@@ -24,11 +24,13 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
 /// Write the interval log of a run whose measurement began at `start_unix`
-/// (seconds since the epoch): one interval per entry of `seconds`, each a
-/// histogram of ns (converted to µs here, as [`super::to_us`]).
+/// (seconds since the epoch) and lasted `elapsed`: one interval per entry
+/// of `seconds`, each a histogram of ns (converted to µs here, as
+/// [`super::to_us`]); the last, partial second is as long as it was.
 pub fn write<'h, W: Write>(
     out: &mut W,
     start_unix: f64,
+    elapsed: Duration,
     seconds: impl IntoIterator<Item = &'h Histogram<u64>>,
 ) -> io::Result<()> {
     let start = UNIX_EPOCH + Duration::try_from_secs_f64(start_unix).unwrap_or_default();
@@ -48,13 +50,10 @@ pub fn write<'h, W: Write>(
     )?;
     let mut log = IntervalLogWriterBuilder::new().begin_log_with(out, &mut serializer)?;
     for (i, ns) in seconds.into_iter().enumerate() {
-        log.write_histogram(
-            &super::to_us(ns),
-            Duration::from_secs(i as u64),
-            Duration::from_secs(1),
-            None,
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
+        let from = Duration::from_secs(i as u64);
+        let length = elapsed.saturating_sub(from).min(Duration::from_secs(1));
+        log.write_histogram(&super::to_us(ns), from, length, None)
+            .map_err(|e| io::Error::other(e.to_string()))?;
     }
     Ok(())
 }
@@ -76,7 +75,13 @@ mod tests {
             seconds.push(h);
         }
         let mut text = Vec::new();
-        write(&mut text, 1_764_504_000.0, &seconds).unwrap();
+        write(
+            &mut text,
+            1_764_504_000.0,
+            Duration::from_secs_f64(2.5),
+            &seconds,
+        )
+        .unwrap();
         let mut intervals = Vec::new();
         let mut base = None;
         for e in IntervalLogIterator::new(&text) {
@@ -90,7 +95,8 @@ mod tests {
         assert_eq!(intervals.len(), 3);
         for (s, i) in intervals.iter().enumerate() {
             assert_eq!(i.start_timestamp(), Duration::from_secs(s as u64));
-            assert_eq!(i.duration(), Duration::from_secs(1));
+            let length = if s < 2 { 1.0 } else { 0.5 };
+            assert_eq!(i.duration(), Duration::from_secs_f64(length));
             let h = super::super::decode(i.encoded_histogram()).unwrap();
             assert_eq!(h.len(), 10);
             // 1 ms × (s + 1) in µs, to HDR's 3 digits.

@@ -33,8 +33,8 @@ mod pattern;
 mod progress;
 pub(crate) mod report;
 pub mod shard;
-pub mod start;
 mod source;
+pub mod start;
 mod udp;
 
 use std::io;

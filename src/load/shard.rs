@@ -115,7 +115,9 @@ mod tests {
     #[test]
     fn seeds_differ_by_shard_and_keep_the_whole() {
         assert_eq!(Shard::WHOLE.seed(42), 42);
-        let seeds: Vec<u64> = (0..4).map(|index| Shard { index, count: 4 }.seed(42)).collect();
+        let seeds: Vec<u64> = (0..4)
+            .map(|index| Shard { index, count: 4 }.seed(42))
+            .collect();
         for (i, a) in seeds.iter().enumerate() {
             assert!(seeds[i + 1..].iter().all(|b| a != b));
         }

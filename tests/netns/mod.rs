@@ -85,11 +85,19 @@ impl Net {
             let ns = self.add(name)?;
             let port = format!("p{k}");
             ip(&[
-                "link", "add", "name", "eth0", "netns", &ns, "type", "veth", "peer", "name",
-                &port, "netns", &sw,
+                "link", "add", "name", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
+                "netns", &sw,
             ])?;
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
-            ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
             // A host's whole ephemeral range, as a load host would be
             // set up (one host with 18,000 connections to one address
