@@ -55,6 +55,7 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 50 --pipeline 16 --size 512 --json
   sockloop load tcp://127.0.0.1:7000 --conns 1000 --rate 20000
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
+  sockloop load tcp://10.0.0.10:7000 --conns 18000 --shard 2/4 --start-at 1764504000 --json
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.";
 
 const MERGE_EXAMPLES: &str = "\
@@ -214,6 +215,19 @@ struct LoadArgs {
     /// in µs, errors, open connections.
     #[arg(long, value_name = "FILE")]
     timeline: Option<std::path::PathBuf>,
+    /// Run shard S of a test split N ways (0 ≤ S < N): connections S, S+N,
+    /// … of --conns, ⌊(S+1)R/N⌋ − ⌊SR/N⌋ of --rate R and of
+    /// --connect-rate; --json then carries what `sockloop merge` needs.
+    #[arg(long, value_name = "S/N")]
+    shard: Option<load::shard::Shard>,
+    /// Start at this wall-clock unix second (every shard given the same one
+    /// starts together); a second already past is a usage error.
+    #[arg(long, value_name = "UNIX_SECS")]
+    start_at: Option<u64>,
+    /// Write an HdrHistogram interval log to FILE: one interval a second,
+    /// µs (HdrHistogram's Java, Python and Rust log readers read it).
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<std::path::PathBuf>,
 }
 
 /// Seconds, whole or fractional, ≥ 0.
@@ -359,26 +373,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 }
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
-    let udp = a
-        .endpoints
-        .iter()
-        .filter(|e| e.proto == sockloop::Proto::Udp)
-        .count();
-    let misuse = if udp > 0 && udp < a.endpoints.len() {
-        Some("tcp:// and udp:// targets cannot be mixed in one run")
-    } else if udp > 0 && (a.churn.is_some() || a.idle || a.rate.is_some()) {
-        Some("--churn, --idle and --rate apply to tcp:// targets only")
-    } else {
-        None
-    };
-    if let Some(why) = misuse {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::ArgumentConflict,
-                format!("load: {why}"),
-            )
-            .exit();
-    }
     let cfg = LoadConfig {
         endpoints: a.endpoints,
         threads: a.threads,
@@ -390,14 +384,36 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         connect_rate: a.connect_rate,
         idle: a.idle,
         churn: a.churn,
+        shard: a.shard,
+        start_at: a.start_at,
+        ..LoadConfig::default()
     };
-    let report = load::run(&cfg)?;
+    // The option rules live with the options (LoadConfig::validate); a
+    // broken one is a usage error here. So is a --start-at already past.
+    let start = a
+        .start_at
+        .map_or(Ok(Duration::ZERO), |at| load::start::until(at, load::start::now_unix()));
+    if let Err(why) = cfg.validate().and(start) {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("load: {why}"),
+            )
+            .exit();
+    }
+    let report = load::run(&cfg, &stop_on_signals()?)?;
     let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{flag} {}: {e}", p.display())),
         None => Ok(()),
     };
     write(&a.hgrm, "--hgrm", report.to_hgrm())?;
     write(&a.timeline, "--timeline", report.to_timeline_csv())?;
+    if let Some(p) = &a.hlog {
+        let mut text = Vec::new();
+        let seconds = report.timeline.iter().map(|s| &s.hist);
+        let _ = sockloop::hdr::hlog::write(&mut text, report.started_unix, report.elapsed, seconds);
+        std::fs::write(p, text).map_err(|e| format!("--hlog {}: {e}", p.display()))?;
+    }
     if a.json {
         println!("{}", report.to_json());
     } else {
@@ -429,4 +445,23 @@ fn merge_cmd(inputs: &[String], json: bool) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A stop handle that SIGINT or SIGTERM triggers: the run ends early with
+/// the summary of what it measured, and exits as that summary says.
+fn stop_on_signals() -> Result<load::Stop, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = load::Stop::new();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("signals: {e}"))?;
+    let on_signal = stop.clone();
+    std::thread::Builder::new()
+        .name("load-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                on_signal.stop();
+            }
+        })
+        .map_err(|e| format!("signals: {e}"))?;
+    Ok(stop)
 }

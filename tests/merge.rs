@@ -81,7 +81,7 @@ proptest! {
         prop_assert_eq!(printed["messages"].as_u64(), Some(all.len() as u64));
         prop_assert_eq!(printed["shards"].as_u64(), Some(n as u64));
         // The timeline, second by second.
-        prop_assert_eq!(merged.first_second, Some(1000));
+        prop_assert_eq!(merged.report.timeline[0].unix, 1000);
         for (i, sec) in merged.report.timeline.iter().enumerate() {
             let these: Vec<u64> = latencies.iter()
                 .filter(|l| l.0 == 1000 + i as i64).map(|l| l.1).collect();

@@ -47,19 +47,24 @@ pub struct Merged {
     /// The merged latency histogram, µs (bit for bit the sum of the
     /// shards').
     pub histogram: Histogram<u64>,
+    /// `--rate`: merged latency from the actual send and sends' lateness;
+    /// `--churn`: merged connect latency (µs; when every shard sent them).
+    pub uncorrected: Option<Histogram<u64>>,
+    /// See `uncorrected`.
+    pub lateness: Option<Histogram<u64>>,
+    /// See `uncorrected`.
+    pub connect: Option<Histogram<u64>>,
+    /// Each second's merged latency histogram, µs, in the order of
+    /// `report.timeline`.
+    pub seconds: Vec<Histogram<u64>>,
     /// How many shards (`N`).
     pub shards: usize,
-    /// The shards that failed on their own (`S/N` and where read).
+    /// The shards that failed on their own (`S/N (where read)`).
     pub failed_shards: Vec<String>,
-    /// The settings every shard shared.
+    /// The settings every shard shared, as they wrote them.
     pub settings: Value,
     /// `--start-at` every shard shared (or null).
     pub start_unix: Value,
-    /// The wall-clock second the merged timeline starts at.
-    pub first_second: Option<i64>,
-    /// Each second's merged latency histogram, µs (exact when every shard
-    /// sent its seconds' histograms; empty where none did).
-    pub seconds: Vec<Histogram<u64>>,
 }
 
 /// Merge the shards found in `inputs` (paths; `-` is stdin).
@@ -77,11 +82,14 @@ pub fn merge_values(
         shards.push(shard::read(&source, &v)?);
     }
     check::check(&mut shards)?;
-    let histogram = combine::latency(&shards);
-    let (report, first_second, seconds) = combine::report(&shards, &histogram);
+    let (report, h) = combine::report(&shards);
     Ok(Merged {
         report,
-        histogram,
+        histogram: h.latency,
+        uncorrected: h.uncorrected,
+        lateness: h.lateness,
+        connect: h.connect,
+        seconds: h.seconds,
         shards: shards.len(),
         failed_shards: shards
             .iter()
@@ -90,8 +98,6 @@ pub fn merge_values(
             .collect(),
         settings: shards[0].settings.clone(),
         start_unix: shards[0].start_unix.clone(),
-        first_second,
-        seconds,
     })
 }
 
@@ -112,22 +118,41 @@ impl Merged {
         s
     }
 
-    /// `load`'s JSON object, plus `shards`, `failed_shards`, `settings`,
-    /// `start_unix` and the merged `histogram` (so a merge can itself be
-    /// reported on).
+    /// `load`'s JSON object, plus `shards`, `failed_shards`, the shards'
+    /// own `settings` and `start_unix`, and the merged histograms (so a
+    /// merge can itself be reported on, or merged no further).
     pub fn to_json(&self) -> String {
-        let mut s = self.report.to_json();
-        // `to_json` is one object: open it again at its closing brace.
-        s.pop();
-        let _ = write!(
-            s,
-            ",\"shards\":{},\"failed_shards\":{},\"settings\":{},\"start_unix\":{},\"histogram\":\"{}\"}}",
-            self.shards,
-            Value::from(self.failed_shards.clone()),
-            self.settings,
-            self.start_unix,
-            hdr::encode(&self.histogram)
-        );
-        s
+        let mut v: Value = match serde_json::from_str(&self.report.to_json()) {
+            Ok(v) => v,
+            Err(_) => return self.report.to_json(),
+        };
+        let Some(o) = v.as_object_mut() else {
+            return self.report.to_json();
+        };
+        let mut put = |k: &str, x: Value| {
+            o.insert(k.into(), x);
+        };
+        put("shards", self.shards.into());
+        put("failed_shards", self.failed_shards.clone().into());
+        put("settings", self.settings.clone());
+        put("start_unix", self.start_unix.clone());
+        if !self.report.idle {
+            put("histogram", hdr::encode(&self.histogram).into());
+        }
+        for (key, h) in [
+            ("histogram_uncorrected", &self.uncorrected),
+            ("histogram_send_lateness", &self.lateness),
+            ("histogram_connect", &self.connect),
+        ] {
+            if let Some(h) = h {
+                put(key, hdr::encode(h).into());
+            }
+        }
+        if let Some(Value::Array(rows)) = o.get_mut("timeline") {
+            for (row, h) in rows.iter_mut().zip(&self.seconds) {
+                row["histogram"] = hdr::encode(h).into();
+            }
+        }
+        v.to_string()
     }
 }

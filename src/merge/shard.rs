@@ -18,6 +18,7 @@ pub(crate) struct ShardSecond {
     pub messages: u64,
     pub errors: u64,
     pub open: u64,
+    pub connects: u64,
     /// Its latencies, µs, when the shard sent them (`histogram` in each
     /// timeline entry).
     pub hist: Option<Histogram<u64>>,
@@ -53,8 +54,11 @@ pub(crate) struct Shard {
     pub per_thread_messages: Vec<u64>,
     /// The run's latencies, µs (empty for `--idle`).
     pub latency: Histogram<u64>,
-    /// Connect latencies, µs (`--churn`), when the shard sent them.
+    /// Connect latencies (`--churn`), latencies from the actual send and
+    /// the sends' lateness (`--rate`), µs, when the shard sent them.
     pub connect_latency: Option<Histogram<u64>>,
+    pub uncorrected: Option<Histogram<u64>>,
+    pub lateness: Option<Histogram<u64>>,
     pub timeline: Vec<ShardSecond>,
 }
 
@@ -115,10 +119,13 @@ pub(crate) fn read(source: &str, v: &Value) -> Result<Shard, MergeError> {
         None if idle => hdr::us_histogram(),
         None => return Err(bad("no \"histogram\" (load --shard writes it)".into())),
     };
-    let connect_latency = match v.get("connect_histogram") {
-        Some(text) => Some(decode("connect_histogram", text)?),
-        None => None,
+    let optional = |key: &str| match v.get(key) {
+        Some(text) => decode(key, text).map(Some),
+        None => Ok(None),
     };
+    let connect_latency = optional("histogram_connect")?;
+    let uncorrected = optional("histogram_uncorrected")?;
+    let lateness = optional("histogram_send_lateness")?;
     let mut timeline = Vec::new();
     for (i, s) in v
         .get("timeline")
@@ -140,6 +147,7 @@ pub(crate) fn read(source: &str, v: &Value) -> Result<Shard, MergeError> {
             messages: count(s, "messages"),
             errors: count(s, "errors"),
             open: count(s, "open"),
+            connects: count(s, "connects"),
             hist,
         });
     }
@@ -197,6 +205,8 @@ pub(crate) fn read(source: &str, v: &Value) -> Result<Shard, MergeError> {
             .unwrap_or_default(),
         latency,
         connect_latency,
+        uncorrected,
+        lateness,
         timeline,
         settings,
     })
