@@ -2,6 +2,8 @@
 //! on these fields of the manifest; a change that breaks the recipe fails
 //! here.
 
+mod common;
+
 use serde_yaml::Value;
 
 fn manifest() -> Value {
@@ -143,4 +145,69 @@ fn the_recipe_names_this_job_and_pipes_its_logs_into_merge() {
         containerfile.contains("debian:bookworm-slim"),
         "the image needs /bin/sh for the Job's command"
     );
+}
+
+/// The pod's command, run as the Job runs it (`/bin/sh -c`, the env the
+/// manifest and the Job controller give each pod) for every index, against
+/// a local echo server, with `sockloop` on PATH; its outputs, piped as
+/// `kubectl logs` would, merge (exit 0) into the whole test.
+#[test]
+fn the_pods_command_runs_and_its_outputs_merge() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let m = manifest();
+    let c = &m["spec"]["template"]["spec"]["containers"][0];
+    let shards: usize = env(c, "SHARDS").parse().unwrap();
+    let srv = common::serve(&["echo=tcp://127.0.0.1:0"], sockloop::Options::default());
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_sockloop"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let start_at = (sockloop::load::start::now_unix() + 2.0).ceil() as u64;
+    let pods: Vec<_> = (0..shards)
+        .map(|index| {
+            Command::new(c["command"][0].as_str().unwrap())
+                .arg(c["command"][1].as_str().unwrap())
+                .arg(c["args"][0].as_str().unwrap())
+                .env("PATH", &path)
+                .env("JOB_COMPLETION_INDEX", index.to_string())
+                .env("SHARDS", shards.to_string())
+                .env("START_AT", start_at.to_string())
+                .env("TARGET", format!("tcp://{}", srv.addrs[0]))
+                .env("CONNS", "8")
+                .env("DURATION", "0.5")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("/bin/sh")
+        })
+        .collect();
+    let mut logs = Vec::new();
+    for pod in pods {
+        let out = pod.wait_with_output().unwrap();
+        assert!(out.status.success(), "a pod failed: {out:?}");
+        // kubectl logs: a pod's stderr and stdout, one after the other.
+        logs.extend_from_slice(&out.stderr);
+        logs.extend_from_slice(&out.stdout);
+    }
+    let mut merge = common::bin()
+        .args(["merge", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    merge.stdin.take().unwrap().write_all(&logs).unwrap();
+    let out = merge.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["shards"], shards);
+    assert_eq!(v["connections"], 8);
+    assert_eq!(v["start_unix"], start_at);
 }
