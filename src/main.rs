@@ -390,9 +390,9 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     };
     // The option rules live with the options (LoadConfig::validate); a
     // broken one is a usage error here. So is a --start-at already past.
-    let start = a
-        .start_at
-        .map_or(Ok(Duration::ZERO), |at| load::start::until(at, load::start::now_unix()));
+    let start = a.start_at.map_or(Ok(Duration::ZERO), |at| {
+        load::start::until(at, load::start::now_unix())
+    });
     if let Err(why) = cfg.validate().and(start) {
         Cli::command()
             .error(

@@ -74,7 +74,8 @@ fn four_hosts_against_one_host_benchmark() {
     // The one host gets as many threads as the four hosts have processes:
     // on a shared machine the scheduler gives each its share, and the
     // comparison is of one host against four, not of CPU shares.
-    for round in 0..3 {
+    let rounds = env_or("SOCKLOOP_SHARD_ROUNDS", 3);
+    for round in 0..rounds {
         let one = run_split_threads(1, 18_000, secs, rate, 4);
         let four = run_split(4, 18_000, secs, rate);
         println!(
@@ -144,6 +145,17 @@ fn run_split_threads(
             serde_json::from_slice(&out.stdout).expect("shard JSON")
         })
         .collect();
+    if std::env::var_os("SOCKLOOP_SHARD_DUMP").is_some() {
+        for o in &outputs {
+            let p99: Vec<_> = o["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["unix"].as_u64().unwrap() % 100, r["p99_us"].as_f64().unwrap() as u64))
+                .collect();
+            println!("shard {} started {} p99 by second {p99:?}", o["shard"], o["started_unix"]);
+        }
+    }
     // Each shard: its own part, started at the agreed second.
     for (k, o) in outputs.iter().enumerate() {
         assert_eq!(o["shard"], format!("{k}/{hosts}"));

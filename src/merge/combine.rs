@@ -35,10 +35,7 @@ pub(crate) struct Histograms {
 }
 
 /// Every shard's `pick`, added, if every shard has one.
-fn all_of(
-    shards: &[Shard],
-    pick: fn(&Shard) -> &Option<Histogram<u64>>,
-) -> Option<Histogram<u64>> {
+fn all_of(shards: &[Shard], pick: fn(&Shard) -> &Option<Histogram<u64>>) -> Option<Histogram<u64>> {
     let parts: Option<Vec<&Histogram<u64>>> = shards.iter().map(|s| pick(s).as_ref()).collect();
     parts.map(|p| sum(p.into_iter()))
 }
@@ -83,8 +80,17 @@ fn timeline(shards: &[Shard], paced: bool) -> (Vec<Second>, Vec<Histogram<u64>>)
 fn config(settings: &Value) -> LoadConfig {
     let d = LoadConfig::default();
     let num = |k: &str| settings.get(k).and_then(Value::as_f64);
-    let count = |k: &str, or: usize| settings.get(k).and_then(Value::as_u64).map_or(or, |n| n as usize);
-    let secs = |k: &str, or: Duration| num(k).and_then(|s| Duration::try_from_secs_f64(s).ok()).unwrap_or(or);
+    let count = |k: &str, or: usize| {
+        settings
+            .get(k)
+            .and_then(Value::as_u64)
+            .map_or(or, |n| n as usize)
+    };
+    let secs = |k: &str, or: Duration| {
+        num(k)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(or)
+    };
     LoadConfig {
         endpoints: settings
             .get("targets")
