@@ -151,9 +151,17 @@ fn run_split_threads(
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|r| (r["unix"].as_u64().unwrap() % 100, r["p99_us"].as_f64().unwrap() as u64))
+                .map(|r| {
+                    (
+                        r["unix"].as_u64().unwrap() % 100,
+                        r["p99_us"].as_f64().unwrap() as u64,
+                    )
+                })
                 .collect();
-            println!("shard {} started {} p99 by second {p99:?}", o["shard"], o["started_unix"]);
+            println!(
+                "shard {} started {} p99 by second {p99:?}",
+                o["shard"], o["started_unix"]
+            );
         }
     }
     // Each shard: its own part, started at the agreed second.
