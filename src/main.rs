@@ -62,8 +62,7 @@ const MERGE_EXAMPLES: &str = "\
 Examples:
   sockloop merge shard-0.json shard-1.json shard-2.json shard-3.json
   kubectl logs -l batch.kubernetes.io/job-name=sockloop-load --tail=-1 --max-log-requests=20 | sockloop merge -
-Exit 2 if a shard is missing or repeated, or the shards' settings or --start-at
-differ (the message says which); exit 1 if any shard failed; else 0.";
+Exit 2 if a shard is missing or repeated or the shards' options differ (naming which); 1 if any failed.";
 
 #[derive(Parser)]
 #[command(
@@ -106,17 +105,14 @@ enum Command {
     /// Drive an echo-like service with many connections and report.
     #[command(after_help = format!("{LOAD_EXAMPLES}\n\n{FOOTER}"))]
     Load(LoadArgs),
-    /// Merge the --json outputs of `load --shard S/N` runs into one run,
-    /// exactly (histograms added bucket by bucket).
+    /// Merge `load --shard S/N --json` outputs into one run, exactly.
     #[command(after_help = format!("{MERGE_EXAMPLES}\n\n{FOOTER}"))]
     Merge {
-        /// Files holding `load --shard S/N --json` outputs; `-` reads them
-        /// from stdin, one JSON object per line (other lines are skipped,
-        /// so `kubectl logs` output can be piped in as it is).
+        /// Files of `load --shard S/N --json` outputs; `-`: stdin, an object
+        /// a line (other lines skipped: `kubectl logs` output goes in as is).
         #[arg(value_name = "FILE", required = true, num_args = 1..)]
         inputs: Vec<String>,
-        /// Print the merged summary as one JSON object (load's keys, plus
-        /// shards, settings, start_unix and the merged histogram).
+        /// Print one JSON object: load's keys, shards and merged histograms.
         #[arg(long)]
         json: bool,
     },
@@ -215,17 +211,14 @@ struct LoadArgs {
     /// in µs, errors, open connections.
     #[arg(long, value_name = "FILE")]
     timeline: Option<std::path::PathBuf>,
-    /// Run shard S of a test split N ways (0 ≤ S < N): connections S, S+N,
-    /// … of --conns, ⌊(S+1)R/N⌋ − ⌊SR/N⌋ of --rate R and of
-    /// --connect-rate; --json then carries what `sockloop merge` needs.
+    /// Run shard S of a test split N ways (0 ≤ S < N): connections S, S+N, …
+    /// and ⌊(S+1)R/N⌋ − ⌊SR/N⌋ of --rate R (and --connect-rate).
     #[arg(long, value_name = "S/N")]
     shard: Option<load::shard::Shard>,
-    /// Start at this wall-clock unix second (every shard given the same one
-    /// starts together); a second already past is a usage error.
+    /// Start at this wall-clock unix second (a second already past: exit 2).
     #[arg(long, value_name = "UNIX_SECS")]
     start_at: Option<u64>,
-    /// Write an HdrHistogram interval log to FILE: one interval a second,
-    /// µs (HdrHistogram's Java, Python and Rust log readers read it).
+    /// Write an HdrHistogram interval log to FILE (an interval a second, µs).
     #[arg(long, value_name = "FILE")]
     hlog: Option<std::path::PathBuf>,
 }
@@ -409,10 +402,7 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     write(&a.hgrm, "--hgrm", report.to_hgrm())?;
     write(&a.timeline, "--timeline", report.to_timeline_csv())?;
     if let Some(p) = &a.hlog {
-        let mut text = Vec::new();
-        let seconds = report.timeline.iter().map(|s| &s.hist);
-        let _ = sockloop::hdr::hlog::write(&mut text, report.started_unix, report.elapsed, seconds);
-        std::fs::write(p, text).map_err(|e| format!("--hlog {}: {e}", p.display()))?;
+        std::fs::write(p, report.to_hlog()).map_err(|e| format!("--hlog {}: {e}", p.display()))?;
     }
     if a.json {
         println!("{}", report.to_json());
@@ -427,24 +417,17 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
 }
 
 fn merge_cmd(inputs: &[String], json: bool) -> Result<ExitCode, String> {
-    let merged = match sockloop::merge::merge_inputs(inputs) {
+    use sockloop::merge::{merge_inputs, MergeError};
+    let merged = match merge_inputs(inputs) {
         Ok(m) => m,
-        Err(sockloop::merge::MergeError::Usage(why)) => {
+        Err(MergeError::Usage(why)) => {
             eprintln!("error: merge: {why}");
             return Ok(ExitCode::from(2));
         }
-        Err(sockloop::merge::MergeError::Runtime(why)) => return Err(why),
+        Err(MergeError::Runtime(why)) => return Err(why),
     };
-    if json {
-        println!("{}", merged.to_json());
-    } else {
-        print!("{}", merged.to_table());
-    }
-    Ok(if merged.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    print!("{}", merged.output(json));
+    Ok(ExitCode::from(u8::from(!merged.ok())))
 }
 
 /// A stop handle that SIGINT or SIGTERM triggers: the run ends early with

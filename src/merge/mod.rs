@@ -107,6 +107,16 @@ impl Merged {
         self.failed_shards.is_empty() && self.report.ok()
     }
 
+    /// What `sockloop merge` prints: [`Merged::to_json`] and a newline, or
+    /// [`Merged::to_table`].
+    pub fn output(&self, json: bool) -> String {
+        if json {
+            self.to_json() + "\n"
+        } else {
+            self.to_table()
+        }
+    }
+
     /// `load`'s table, and a line for the shards.
     pub fn to_table(&self) -> String {
         let mut s = self.report.to_table();

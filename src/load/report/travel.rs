@@ -10,6 +10,16 @@ use super::Report;
 use crate::hdr;
 
 impl Report {
+    /// The run as an HdrHistogram interval log (`--hlog`,
+    /// [`crate::hdr::hlog`]): one interval per measured second.
+    pub fn to_hlog(&self) -> Vec<u8> {
+        let mut text = Vec::new();
+        let seconds = self.timeline.iter().map(|s| &s.hist);
+        // Writing to a Vec cannot fail.
+        let _ = hdr::hlog::write(&mut text, self.started_unix, self.elapsed, seconds);
+        text
+    }
+
     /// Add the shard keys to `o` (the object `to_json` builds), whose
     /// `timeline` rows are this report's seconds, in order.
     pub(super) fn travel_keys(&self, o: &mut Map<String, Value>) {
