@@ -22,6 +22,8 @@
 //!   framing   bytes → frames → bytes                            (no I/O)
 //!   service   frames → replies: upper, echo, count, chat         (no I/O)
 //!   options   every limit, with its default
+//!   load/     the load generator; hdr: its histograms as they travel (JSON, .hlog)
+//!   merge     load --shard outputs added into one run, exactly
 //!   sys       what std and mio do not wrap: fd limit, recvmmsg/sendmmsg
 //! ```
 //!
@@ -43,8 +45,10 @@ pub mod addr;
 pub mod client;
 pub(crate) mod conn;
 pub mod framing;
+pub mod hdr;
 pub mod inbuf;
 pub mod load;
+pub mod merge;
 pub mod options;
 pub(crate) mod outq;
 pub mod report;

@@ -66,9 +66,16 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 50 --duration 3 --max-rate-at p99=1ms
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
   sockloop load udp://127.0.0.1:7000 --conns 8 --pipeline 4 --duration 5   # 8 UDP sockets
+  sockloop load tcp://10.0.0.10:7000 --conns 18000 --shard 2/4 --start-at 1764504000 --json
 Point it at an echo (or upper) listener. Stop early with Ctrl-C.
 Over udp:// each of --conns is a socket, not a connection; options marked
 (tcp:// only) are usage errors with udp:// targets.";
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  sockloop merge shard-0.json shard-1.json shard-2.json shard-3.json
+  kubectl logs -l batch.kubernetes.io/job-name=sockloop-load --tail=-1 --max-log-requests=20 | sockloop merge -
+Exit 2 if a shard is missing or repeated or the shards' options differ (naming which); 1 if any failed.";
 
 #[derive(Parser)]
 #[command(
@@ -114,6 +121,17 @@ enum Command {
     /// Runs (`load --json` files) as one HTML page of charts.
     #[command(after_help = format!("{}\n\n{FOOTER}", report_cli::EXAMPLES))]
     Report(report_cli::ReportArgs),
+    /// Merge `load --shard S/N --json` outputs into one run, exactly.
+    #[command(after_help = format!("{MERGE_EXAMPLES}\n\n{FOOTER}"))]
+    Merge {
+        /// Files of `load --shard S/N --json` outputs; `-`: stdin, an object
+        /// a line (other lines skipped: `kubectl logs` output goes in as is).
+        #[arg(value_name = "FILE", required = true, num_args = 1..)]
+        inputs: Vec<String>,
+        /// Print one JSON object: load's keys, shards and merged histograms.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -232,6 +250,16 @@ struct LoadArgs {
     /// long and printed as it ends; the answer is the last line.
     #[arg(long, value_name = "pNN=DURATION", value_parser = |s: &str| s.parse::<load::LatencyTarget>())]
     max_rate_at: Option<load::LatencyTarget>,
+    /// Run shard S of a test split N ways (0 ≤ S < N): connections S, S+N, …
+    /// and ⌊(S+1)R/N⌋ − ⌊SR/N⌋ of --rate R (and --connect-rate).
+    #[arg(long, value_name = "S/N")]
+    shard: Option<load::shard::Shard>,
+    /// Start at this wall-clock unix second (a second already past: exit 2).
+    #[arg(long, value_name = "UNIX_SECS")]
+    start_at: Option<u64>,
+    /// Write an HdrHistogram interval log to FILE (an interval a second, µs).
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<std::path::PathBuf>,
 }
 
 /// Seconds, whole or fractional, from 0 to `MAX_SECS` (about 31 years:
@@ -341,6 +369,7 @@ fn main() -> ExitCode {
         Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => load_cmd(a),
         Command::Report(a) => report_cli::run(a),
+        Command::Merge { inputs, json } => merge_cmd(&inputs, json),
     };
     match result {
         Ok(code) => code,
@@ -438,9 +467,15 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         churn: a.churn,
         max_rate_at: a.max_rate_at.clone(),
         connect_timeout: a.connect_timeout,
+        shard: a.shard,
+        start_at: a.start_at,
     };
-    // The option rules live with the options: a broken one is a usage error.
-    if let Err(why) = cfg.validate() {
+    // The option rules live with the options (LoadConfig::validate): a
+    // broken one is a usage error. So is a --start-at already past.
+    let start = a.start_at.map_or(Ok(Duration::ZERO), |at| {
+        load::start::until(at, load::start::now_unix())
+    });
+    if let Err(why) = cfg.validate().and(start) {
         usage_error("load", why);
     }
     let stop = stop_on_signals()?;
@@ -474,6 +509,9 @@ fn write_files(a: &LoadArgs, report: &load::Report) -> Result<(), String> {
             &report.latency_ns,
         )?;
     }
+    if let Some(p) = &a.hlog {
+        std::fs::write(p, report.to_hlog()).map_err(|e| format!("--hlog {}: {e}", p.display()))?;
+    }
     Ok(())
 }
 
@@ -506,6 +544,20 @@ fn max_rate_cmd(
         println!("{}", search.answer());
     }
     Ok(ExitCode::from(u8::from(search.max_rate.is_none())))
+}
+
+fn merge_cmd(inputs: &[String], json: bool) -> Result<ExitCode, String> {
+    use sockloop::merge::{merge_inputs, MergeError};
+    let merged = match merge_inputs(inputs) {
+        Ok(m) => m,
+        Err(MergeError::Usage(why)) => {
+            eprintln!("error: merge: {why}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(MergeError::Runtime(why)) => return Err(why),
+    };
+    print!("{}", merged.output(json));
+    Ok(ExitCode::from(u8::from(!merged.ok())))
 }
 
 /// A stop handle that SIGINT or SIGTERM triggers: the run ends early with

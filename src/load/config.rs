@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::knee::LatencyTarget;
+use super::shard::Shard;
 use crate::addr::{Endpoint, Proto};
 
 /// What `sockloop load` is asked to do.
@@ -41,6 +42,12 @@ pub struct LoadConfig {
     /// keeps this latency ([`search`](super::search); [`run`](super::run)
     /// does one run and ignores it).
     pub max_rate_at: Option<LatencyTarget>,
+    /// `--shard S/N`: run only this shard of the test the other fields
+    /// describe (which stay the whole test's: `conns`, `rate`, … are
+    /// split by [`LoadConfig::shard_part`]).
+    pub shard: Option<Shard>,
+    /// `--start-at`: the wall-clock unix second to start at.
+    pub start_at: Option<u64>,
 }
 
 impl Default for LoadConfig {
@@ -59,6 +66,8 @@ impl Default for LoadConfig {
             churn: None,
             connect_timeout: Duration::from_secs(10),
             max_rate_at: None,
+            shard: None,
+            start_at: None,
         }
     }
 }
@@ -123,7 +132,42 @@ impl LoadConfig {
         if self.connect_timeout.is_zero() {
             return Err("--connect-timeout must be above 0".into());
         }
+        if let Some(shard) = self.shard {
+            if self.conns < shard.count {
+                return Err(format!(
+                    "--shard {shard}: --conns {} leaves some of the {} shards no connection",
+                    self.conns, shard.count
+                ));
+            }
+            let share = |r: f64| shard.rate(r);
+            if self.rate.is_some_and(|r| share(r) < 1.0) || share(self.connect_rate) < 1.0 {
+                return Err(format!(
+                    "--shard {shard}: --rate and --connect-rate must leave every shard at least 1 a second"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// This process's part of the test: with `--shard`, its connections
+    /// and its shares of `--rate` and `--connect-rate`; without, the whole.
+    pub fn shard_part(&self) -> LoadConfig {
+        let Some(shard) = self.shard else {
+            return self.clone();
+        };
+        LoadConfig {
+            conns: shard.conns(self.conns),
+            rate: self.rate.map(|r| shard.rate(r)),
+            connect_rate: shard.rate(self.connect_rate),
+            ..self.clone()
+        }
+    }
+
+    /// The number in the whole test of this process's connection `local`
+    /// (`{conn}`, and the round-robin over the targets): with `--shard S/N`,
+    /// S + local·N.
+    pub fn global_conn(&self, local: usize) -> usize {
+        self.shard.map_or(local, |s| s.global_conn(local))
     }
 }
 

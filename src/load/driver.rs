@@ -164,7 +164,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
     /// in the whole run.
     fn target(&self, i: usize) -> &'a Endpoint {
         let t = &self.cfg.endpoints;
-        &t[(self.first + i) % t.len()]
+        &t[self.cfg.global_conn(self.first + i) % t.len()]
     }
 
     pub(crate) fn run(mut self) -> io::Result<Report> {

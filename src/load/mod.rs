@@ -20,7 +20,9 @@
 //! connections. Latencies go into HDR histograms (ns, 3 significant
 //! digits).
 //!
-//! Other files: `config.rs` (the options and their rules), `stop.rs`
+//! Other files: `config.rs` (the options and their rules), `shard.rs`
+//! (`--shard S/N`: a part of the test, by global connection numbers),
+//! `start.rs` (`--start-at`: starting at an agreed second), `stop.rs`
 //! (ending a run early), `progress.rs` (the progress line, one loop or
 //! several), `source.rs` (source addresses and connecting),
 //! `driver/connect.rs` (a TCP connection's life), `driver/traffic.rs` (its
@@ -35,7 +37,9 @@ mod pattern;
 mod progress;
 mod protocol;
 mod report;
+pub mod shard;
 mod source;
+pub mod start;
 mod stop;
 mod udp;
 
@@ -80,8 +84,16 @@ pub fn run(cfg: &LoadConfig, stop: &Stop) -> Result<Report, String> {
 }
 
 /// [`run`], with progress lines on stderr or not.
-pub fn run_with_progress(cfg: &LoadConfig, progress: bool, stop: &Stop) -> Result<Report, String> {
-    cfg.validate()?;
+pub fn run_with_progress(
+    whole: &LoadConfig,
+    progress: bool,
+    stop: &Stop,
+) -> Result<Report, String> {
+    whole.validate()?;
+    // With --shard, this process runs its part; the report keeps the whole
+    // test's settings (what every shard was asked, for merge to compare).
+    let part = whole.shard_part();
+    let cfg = &part;
     // Say at once if the connections cannot all be had, rather than fail
     // part-way through the ramp.
     let limit = crate::sys::raise_fd_limit().map_err(|e| format!("open-file limit: {e}"))? as usize;
@@ -100,10 +112,18 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool, stop: &Stop) -> Resul
     } else {
         source::source_addrs(cfg.endpoints[0].addr, per_target)?
     };
+    // --start-at: every check above is done, so a shard that cannot run
+    // says so now rather than at the agreed second.
+    if let Some(at) = whole.start_at {
+        start::until(at, start::now_unix())?;
+        if !start::wait_until(at, || stop.is_stopped()) {
+            return Ok(Report::merge(whole, Vec::new()));
+        }
+    }
     let threads = cfg.threads.min(cfg.conns);
     if threads == 1 {
         let one = drive(cfg, 0, sources, Progress::Print(progress), stop)?;
-        return Ok(Report::merge(cfg, vec![one]));
+        return Ok(Report::merge(whole, vec![one]));
     }
     // T loops, shared nothing but a slot each for the progress line.
     let shared: Arc<Vec<progress::Slot>> =
@@ -142,7 +162,7 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool, stop: &Stop) -> Resul
                 .map_err(|_| "a load thread panicked".to_string())??,
         );
     }
-    Ok(Report::merge(cfg, reports))
+    Ok(Report::merge(whole, reports))
 }
 
 /// One loop's run: the driver for the transport, with the protocol the

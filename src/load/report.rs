@@ -12,6 +12,7 @@ use super::LoadConfig;
 
 mod json;
 mod text;
+mod travel;
 
 /// Why connections failed or replies were wrong, with the address, counted.
 pub(crate) type Failures = BTreeMap<String, u64>;

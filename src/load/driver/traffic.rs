@@ -30,7 +30,7 @@ impl<P: Protocol> Driver<'_, P> {
         if !self.conns[i].unsent.is_empty() && !self.write_unsent(i) {
             return;
         }
-        let conn = self.first + i;
+        let conn = self.cfg.global_conn(self.first + i);
         loop {
             let c = &mut self.conns[i];
             self.outbuf.clear();
@@ -138,7 +138,7 @@ impl<P: Protocol> Driver<'_, P> {
     /// the protocol left unjudged): each complete reply is timed and
     /// counted. False if the connection was lost.
     fn judge(&mut self, i: usize, n: usize, now_ns: u64) -> bool {
-        let conn = self.first + i;
+        let conn = self.cfg.global_conn(self.first + i);
         let c = &mut self.conns[i];
         let mut kept = std::mem::take(&mut c.unjudged);
         let fresh = kept.is_empty();

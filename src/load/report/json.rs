@@ -119,6 +119,7 @@ impl Report {
         put("failures", json!(self.failures));
         put("started_unix", self.started_unix.into());
         put("settings", self.settings_json());
+        self.travel_keys(&mut o);
         Value::Object(o)
     }
 }

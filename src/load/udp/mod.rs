@@ -94,7 +94,7 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
         stop.watch(poll.registry(), WAKE)?;
         let mut socks = Vec::with_capacity(cfg.conns);
         for i in 0..cfg.conns {
-            let target = cfg.endpoints[(first + i) % cfg.endpoints.len()].addr;
+            let target = cfg.endpoints[cfg.global_conn(first + i) % cfg.endpoints.len()].addr;
             let local: SocketAddr = if target.is_ipv4() {
                 ([0, 0, 0, 0], 0).into()
             } else {
@@ -140,7 +140,7 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
     /// Socket `i`'s target, as the user wrote it.
     fn target(&self, i: usize) -> &'a Endpoint {
         let t = &self.cfg.endpoints;
-        &t[(self.first + i) % t.len()]
+        &t[self.cfg.global_conn(self.first + i) % t.len()]
     }
 
     pub(crate) fn run(mut self) -> io::Result<Report> {
@@ -222,7 +222,7 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
 
     /// Everything socket `i` may start goes out in one sendmmsg.
     fn send(&mut self, i: usize) {
-        let conn = self.first + i;
+        let conn = self.cfg.global_conn(self.first + i);
         let s = &mut self.socks[i];
         let room = self.cfg.pipeline.saturating_sub(s.in_flight.len());
         for k in 0..room.min(mmsg::BATCH) as u64 {
@@ -275,7 +275,7 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
                 }
             };
             let now = self.measure.ns(Instant::now());
-            let (conn, target) = (self.first + i, self.target(i));
+            let (conn, target) = (self.cfg.global_conn(self.first + i), self.target(i));
             for (_, d) in self.inb.datagrams() {
                 let s = &mut self.socks[i];
                 judge(
