@@ -55,6 +55,6 @@ pub(crate) mod sys;
 pub use addr::{Endpoint, ListenSpec, Proto};
 pub use framing::Framing;
 pub use options::Options;
-pub use server::{Builder, Nested, Server, Stopper, WorkerCounters, Workers};
+pub use server::{Builder, Nested, Server, Stopper, Workers};
 pub use stats::{Counters, Stats};
 pub use sys::raise_fd_limit;

@@ -91,11 +91,13 @@ impl Server {
                 continue; // stale: closed since, or superseded
             }
             conn.set_timer_at(0);
+            self.counters.health.timers_fired.add(1);
+            let li = conn.listener();
             let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
             if conn.state() == State::Lingering && idle_or_linger {
                 self.close(key, &"closed by us; the peer did not close in time");
             } else if conn.slow_expired(st, now) {
-                self.counters.slow_cut.add(1);
+                self.counters[li].slow_cut.add(1);
                 let hw = self.opts.write_buffer;
                 self.close(
                     key,
@@ -124,11 +126,11 @@ impl Server {
     /// a `line` client is told, then the connection closes as for any
     /// limit, delivering what it is owed.
     fn frame_timed_out(&mut self, key: usize) {
-        self.counters.frame_timeouts.add(1);
         let li = match self.conns.get(key) {
             Some(c) => c.listener(),
             None => return,
         };
+        self.counters[li].frame_timeouts.add(1);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -137,7 +139,7 @@ impl Server {
             conn.peer()
         );
         if self.listeners[li].framing == Framing::Line {
-            queue_reply(conn, &mut self.pool, &self.counters, |v| {
+            queue_reply(conn, &mut self.pool, &self.counters[li], |v| {
                 v.extend_from_slice(FRAME_TIMEOUT_LINE)
             });
         }

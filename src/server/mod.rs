@@ -38,6 +38,7 @@ mod accept;
 mod builder;
 mod deadlines;
 pub(crate) mod drive;
+mod health;
 mod nested;
 mod room;
 mod shutdown;
@@ -65,14 +66,14 @@ use slab::Slab;
 pub use builder::Builder;
 pub use nested::Nested;
 use workers::{Control, Stop, SIGNALS, WAKER};
-pub use workers::{Stopper, WorkerCounters, Workers};
+pub use workers::{Stopper, Workers};
 
 use crate::addr::Endpoint;
 use crate::conn::{BufPool, Conn};
 use crate::framing::Framing;
 use crate::options::Options;
 use crate::service::{Outbox, Service};
-use crate::stats::Counters;
+use crate::stats::{Counters, ServerCounters};
 use crate::sys::mmsg::{RecvBatch, SendBatch};
 use room::Room;
 use timer::Deadlines;
@@ -164,7 +165,14 @@ pub struct Server {
     deferred: VecDeque<usize>,
     /// Recipients a fan-out just put above the mark (reused buffer).
     went_over: Vec<usize>,
-    counters: Arc<Counters>,
+    /// This loop's counters: `counters[li]` is listener `li`'s, `.health`
+    /// the loop's.
+    counters: Arc<ServerCounters>,
+    /// Every worker's counters (just this server's when alone): what
+    /// `--stats`, `/metrics` and [`counters`](Server::counters) read.
+    all: Counters,
+    /// The turn under way, for the loop's health.
+    turn: health::Turn,
     epoch: Instant,
     now: Instant,
     /// `now` in ms since `epoch`, plus one (so 0 can mean "no deadline").
@@ -204,9 +212,10 @@ impl Server {
             .map(|l| (l.service_name.as_str(), l.endpoint))
     }
 
-    /// The live counters, shareable with other threads.
-    pub fn counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.counters)
+    /// The live counters, shareable with other threads: this server's,
+    /// or, if it is one of [`Workers`], every worker's.
+    pub fn counters(&self) -> Counters {
+        self.all.clone()
     }
 
     /// Register every listener in `registry`, on tokens from `tokens`:
@@ -272,6 +281,7 @@ impl Server {
             return false;
         }
         self.tick();
+        self.turn_event();
         let i = event.token().0 - self.token_base;
         trace!(
             "event token {}: readable={} writable={} read_closed={} error={}",
@@ -330,6 +340,7 @@ impl Server {
     /// to do).
     pub fn on_timer(&mut self) {
         self.tick();
+        self.turn_begins();
         self.expire_deadlines();
         // What the last turn left over, oldest first, one pass's worth: what
         // is deferred now waits for the next turn.
@@ -358,6 +369,7 @@ impl Server {
             self.abort_all();
         }
         self.settle();
+        self.turn_ends();
     }
 
     /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
@@ -365,8 +377,8 @@ impl Server {
     /// Prints the `--stats` line to stderr if asked.
     pub fn run(self) -> io::Result<()> {
         let stats = self.opts.stats_every.is_some();
-        let all = WorkerCounters::new(vec![self.counters()]);
-        self.run_loop(Poll::new()?, true, None, all.clone())?;
+        let all = self.counters();
+        self.run_loop(Poll::new()?, true, None)?;
         if stats {
             // The last word: what was read and written in all.
             eprintln!("{}", all.line());
@@ -379,13 +391,12 @@ impl Server {
     /// loop listens for SIGINT/SIGTERM (one loop in a process does); with
     /// `control`, it is one of several workers, which a signal (or
     /// [`Stopper`]) stops together. Every `--stats` period it prints the
-    /// line for `stats`, all the workers' counters.
+    /// line for all the workers' counters.
     fn run_loop(
         mut self,
         mut poll: Poll,
         signals: bool,
         control: Option<&Control>,
-        stats: WorkerCounters,
     ) -> io::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         use signal_hook_mio::v1_0::Signals;
@@ -467,7 +478,7 @@ impl Server {
             self.on_timer();
             if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
                 if Instant::now() >= at {
-                    eprintln!("{}", stats.line());
+                    eprintln!("{}", self.all.line());
                     next_stats = Some(at + every);
                 }
             }

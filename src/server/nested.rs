@@ -25,7 +25,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Events, Poll};
@@ -94,7 +93,7 @@ impl Nested {
     }
 
     /// The live counters.
-    pub fn counters(&self) -> Arc<Counters> {
+    pub fn counters(&self) -> Counters {
         self.server.counters()
     }
 }

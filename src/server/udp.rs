@@ -35,7 +35,7 @@ use mio::{Interest, Token};
 
 use super::{Server, Socket};
 use crate::service::To;
-use crate::stats::Counters;
+use crate::stats::ListenerCounters;
 use crate::sys::mmsg::{self, SendBatch};
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
@@ -128,7 +128,7 @@ impl UdpSide {
         to: SocketAddr,
         payload: &[u8],
         relay: bool,
-        counters: &Counters,
+        counters: &ListenerCounters,
     ) {
         if let Some(why) = blocked_peer(to) {
             debug!("udp {}: not sending to {to}: {why}", self.local());
@@ -150,7 +150,7 @@ impl UdpSide {
 
     /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] messages (a GSO
     /// run of datagrams to one peer is one message).
-    fn send_batch(&mut self, batch: &mut SendBatch, counters: &Counters) {
+    fn send_batch(&mut self, batch: &mut SendBatch, counters: &ListenerCounters) {
         let socket = &self.socket;
         deliver(
             batch,
@@ -166,11 +166,14 @@ impl UdpSide {
     /// Send queued datagrams until the queue is empty or the kernel says
     /// `WouldBlock` again. One `send_to` each: this is the slow path, taken
     /// only after the send buffer was full.
-    fn flush(&mut self, counters: &Counters) {
+    fn flush(&mut self, counters: &ListenerCounters) {
         while let Some((to, payload)) = self.unsent.queue.front() {
             counters.udp_send_calls.add(1);
             match self.socket.send_to(payload, *to) {
-                Ok(n) => counters.bytes_out.add(n as u64),
+                Ok(n) => {
+                    counters.bytes_out.add(n as u64);
+                    counters.udp_datagrams_out.add(1);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
                         "udp {}: flush: WouldBlock, {} datagrams wait",
@@ -225,7 +228,7 @@ impl UdpSide {
 fn deliver(
     batch: &mut SendBatch,
     unsent: &mut Unsent,
-    counters: &Counters,
+    counters: &ListenerCounters,
     mut send: impl FnMut(&mut SendBatch, usize) -> io::Result<usize>,
 ) {
     let mut i = 0;
@@ -234,6 +237,9 @@ fn deliver(
             Ok(n) => {
                 for k in i..i + n {
                     counters.bytes_out.add(batch.get(k).1.len() as u64);
+                    counters
+                        .udp_datagrams_out
+                        .add(batch.datagrams_of(k).count() as u64);
                 }
                 i += n;
             }
@@ -271,7 +277,7 @@ impl Server {
             return;
         };
         if writable {
-            u.flush(&self.counters);
+            u.flush(&self.counters[li]);
         }
         if readable {
             u.may_read = true;
@@ -291,7 +297,7 @@ impl Server {
             return;
         };
         let (inb, out) = self.udp_batches.get_or_insert_with(Default::default);
-        let counters = &*self.counters;
+        let counters = &self.counters[li];
         let mut budget = UDP_BATCH;
         listener.backlog = false;
         while u.may_read && !u.paused(hw) && !stopping {
@@ -341,6 +347,7 @@ impl Server {
                 // The budget counts datagrams, however many one GRO buffer
                 // carried.
                 budget = budget.saturating_sub(1);
+                counters.udp_datagrams_in.add(1);
                 counters.bytes_in.add(bytes.len() as u64);
                 let Some(peer) = from else {
                     continue;
@@ -437,13 +444,13 @@ mod tests {
 
     /// A batch of replies and relays, sent through a fake `sendmmsg` that
     /// takes `take` datagrams, then fails as told.
-    fn deliver_through(take: usize, then: io::ErrorKind) -> (Unsent, Counters, Vec<u16>) {
+    fn deliver_through(take: usize, then: io::ErrorKind) -> (Unsent, ListenerCounters, Vec<u16>) {
         let mut batch = SendBatch::default();
         for i in 0..10u16 {
             // Even: replies; odd: relays to another member.
             batch.push(addr(5000 + i), &[i as u8; 3], i % 2 == 1);
         }
-        let (mut unsent, counters) = (Unsent::default(), Counters::default());
+        let (mut unsent, counters) = (Unsent::default(), ListenerCounters::default());
         let mut sent = Vec::new();
         let mut failed_once = false;
         deliver(&mut batch, &mut unsent, &counters, |b, from| {
@@ -467,13 +474,13 @@ mod tests {
     fn a_full_send_buffer_queues_replies_and_drops_relays_and_never_waits() {
         let (unsent, counters, sent) = deliver_through(4, io::ErrorKind::WouldBlock);
         assert_eq!(sent, [5000, 5001, 5002, 5003]);
-        assert_eq!(counters.bytes_out.get(), 12);
+        assert_eq!(counters.snapshot().bytes_out, 12);
         // Of the six refused, the three replies wait in order, the three
         // relays are dropped and counted.
         let queued: Vec<u16> = unsent.queue.iter().map(|(a, _)| a.port()).collect();
         assert_eq!(queued, [5004, 5006, 5008]);
         assert_eq!(unsent.bytes, 9);
-        assert_eq!(counters.udp_relays_dropped.get(), 3);
+        assert_eq!(counters.snapshot().udp_relays_dropped, 3);
     }
 
     #[test]
@@ -481,7 +488,7 @@ mod tests {
         let (unsent, counters, sent) = deliver_through(4, io::ErrorKind::PermissionDenied);
         assert_eq!(sent, [5000, 5001, 5002, 5003, 5005, 5006, 5007, 5008, 5009]);
         assert!(unsent.is_empty());
-        assert_eq!(counters.udp_relays_dropped.get(), 0);
-        assert_eq!(counters.bytes_out.get(), 27);
+        assert_eq!(counters.snapshot().udp_relays_dropped, 0);
+        assert_eq!(counters.snapshot().bytes_out, 27);
     }
 }
