@@ -15,12 +15,15 @@
 //!     deadlines.rs idle, frame, slow-member and linger deadlines (timer.rs: the heap)
 //!     udp.rs       UDP sockets, unsent datagrams, the reflection guard
 //!     shutdown.rs  graceful stop
+//!     health.rs    the loop's health: turns, busy time, turn duration
 //!     workers.rs   --workers: N loops on the same addresses (SO_REUSEPORT)
 //!   conn      one connection's state machine                     (no I/O)
 //!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
 //!   outq      replies the kernel has not taken yet
 //!   framing   bytes → frames → bytes                            (no I/O)
 //!   service   frames → replies: upper, echo, count, chat         (no I/O)
+//!             and metrics (HTTP GET /metrics → the counters)
+//!   stats     the one table of counters: Counters, Stats, --stats, Prometheus
 //!   options   every limit, with its default
 //!   sys       what std and mio do not wrap: fd limit, recvmmsg/sendmmsg
 //! ```

@@ -207,7 +207,7 @@ impl<const LOW: u32, const N: usize> Metric for Log2Histogram<LOW, N> {
     }
 }
 
-/// A snapshot of a [`Log2Histogram`]: how many values fell in each bucket
+/// A snapshot of a log2 histogram of the loop: how many values fell in each bucket
 /// (bucket `j`: up to `2^(LOW + j)`; the last: anything above), and their
 /// sum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use super::table::{ListenerStats, LoopStats};
 use super::Family;
 use crate::stats::kinds::Sample;
 
-/// The `Content-Type` of [`render`]'s output.
+/// The `Content-Type` of the exposition ([`Counters::prometheus`](super::Counters::prometheus)).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// One series: its labels (already written out) and its samples.
