@@ -83,16 +83,31 @@ lat = d['latency_us']
 print('| $1 | %.0f | %.0f | %.0f | %.2f | %s | %s | %s |' % (
     d['messages_per_sec'], lat['p99'], lat['p99_9'],
     ($c1 - $c0) / max(d['messages'], 1) * 1e6, n, med, p99))
+print('%s %f %f' % ('$1', d['messages_per_sec'], lat['p99_9']), file=open('$TMP/pairs', 'a'))
 "
 }
 
 echo "TCP echo, 1000 connections, pipeline 16, 64 B, $SECS s a run; server on CPU 0, load and scraper on CPU 1"
+echo "(load average at the start: $(cut -d' ' -f1-3 /proc/loadavg))"
+: >"$TMP/pairs"
 echo "| run | msgs/s | p99 µs | p99.9 µs | server CPU µs/msg | scrapes | scrape median ms | scrape p99 ms |"
 echo "|---|---|---|---|---|---|---|---|"
 for _ in $(seq "$ROUNDS"); do
   run unscraped
   run scraped
 done
+# Each scraped run against the unscraped run just before it.
+python3 -c "
+rows = [l.split() for l in open('$TMP/pairs')]
+un = [r for r in rows if r[0] == 'unscraped']
+sc = [r for r in rows if r[0] == 'scraped']
+ratios = sorted(float(s[1]) / float(u[1]) for u, s in zip(un, sc))
+p999 = sorted(float(s[2]) / float(u[2]) for u, s in zip(un, sc))
+med = lambda v: v[len(v) // 2]
+print('scraped / unscraped, median of %d pairs: msgs/s x%.3f, p99.9 x%.3f (pairs: %s)' % (
+    len(ratios), med(ratios), med(p999), ' '.join('%.3f' % r for r in ratios)))
+"
+echo "(load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 
 # held N: median and p99 of $SCRAPES scrapes while N idle connections are held.
 held() {

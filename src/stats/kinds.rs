@@ -90,7 +90,7 @@ fn braces(out: &mut String, labels: &str, extra: &str) {
 
 /// Only ever goes up (accepted, bytes): summed over listeners and workers.
 #[derive(Debug, Default)]
-pub struct Counter(Cell);
+pub(crate) struct Counter(Cell);
 
 impl Counter {
     pub(crate) fn add(&self, n: u64) {
@@ -111,7 +111,7 @@ impl Metric for Counter {
 
 /// Goes up and down (open connections, pending bytes): summed.
 #[derive(Debug, Default)]
-pub struct Gauge(Cell);
+pub(crate) struct Gauge(Cell);
 
 impl Gauge {
     pub(crate) fn add(&self, n: u64) {
@@ -136,7 +136,7 @@ impl Metric for Gauge {
 /// A high-water mark: the highest value ever seen. Several together are
 /// their highest, not their sum.
 #[derive(Debug, Default)]
-pub struct Peak(Cell);
+pub(crate) struct Peak(Cell);
 
 impl Peak {
     pub(crate) fn max(&self, n: u64) {
@@ -161,7 +161,7 @@ impl Metric for Peak {
 /// up to `2^(LOW + j)`, the last bucket everything above. Recording is a
 /// leading-zeros count and two relaxed stores: no allocation, no search.
 #[derive(Debug)]
-pub struct Log2Histogram<const LOW: u32, const N: usize> {
+pub(crate) struct Log2Histogram<const LOW: u32, const N: usize> {
     buckets: [Cell; N],
     sum: Cell,
 }
