@@ -370,3 +370,28 @@ fn metrics_over_udp_or_with_a_framing_is_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn a_nested_server_counts_its_turns_through_the_same_handle() {
+    let spec = "echo=tcp://127.0.0.1:0".parse().unwrap();
+    let server = sockloop::Server::bind(&[spec], Options::default()).unwrap();
+    let addr = server.listeners().next().unwrap().1.addr;
+    let mut nested = sockloop::Nested::new(server).unwrap();
+    let c: Counters = nested.counters();
+    let mut s = connect(addr);
+    s.set_nonblocking(true).unwrap();
+    s.write_all(b"hi").unwrap();
+    let (mut got, mut buf, end) = (Vec::new(), [0u8; 16], Instant::now() + WAIT);
+    while got.len() < 2 {
+        assert!(Instant::now() < end, "no echo from the nested server");
+        nested.turn(Duration::from_millis(10)).unwrap();
+        if let Ok(n) = s.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(got, b"hi");
+    let h = c.snapshot();
+    assert_eq!(h.accepted, 1);
+    assert!(h.turns >= 1 && h.turn_ns.count() == h.turns, "{h:?}");
+    assert!(h.events.sum >= 2, "the accept and the read: {h:?}");
+}
