@@ -3,10 +3,12 @@
 # --pipeline 16`, scraped every 100 ms and not scraped, alternating; then
 # the time of one scrape with 10 and with 19,000 connections held.
 #
-# The server runs on CPU 0, the load (and the scraper) on CPU 1. Each
-# scraped run reports the scrapes' own latency (curl's time_total: connect
-# to the server's close). The connection holders are `load --idle` in a
-# process of their own (the open-file limit is per process).
+# The server runs on CPU 0, the load and the scraper on CPU 1. The scraper
+# is one long-lived process (python3: connect, GET /metrics, read to the
+# server's close, every 100 ms), so that starting a client 10 times a
+# second is not what is measured; each scraped run reports the scrapes' own
+# latency. The connection holders are `load --idle` in a process of their
+# own (the open-file limit is per process).
 #
 # Build first (cargo build --release), then, alone on the machine:
 #   flock /path/to/bench.lock bash benches/metrics_scrape.sh
@@ -39,19 +41,40 @@ start_server() {
 
 stop_server() { kill -TERM "$PID"; wait "$PID" 2>/dev/null; }
 
-# One scrape's time in ms, and the body to $TMP/body.
-scrape_ms() {
-  curl -s -o "$TMP/body" -w '%{time_total}\n' "http://$METRICS/metrics" | awk '{printf "%.3f\n", $1 * 1000}'
+# scrape COUNT EVERY_S [STOPFILE]: scrape $METRICS COUNT times (0: until
+# STOPFILE exists), one every EVERY_S seconds; each scrape's ms on stdout,
+# the last body in $TMP/body.
+scrape() {
+  taskset -c 1 python3 - "$METRICS" "$1" "$2" "${3:-}" "$TMP/body" <<'PY'
+import os, socket, sys, time
+addr, count, every, stop, body_file = sys.argv[1:]
+host, port = addr.rsplit(':', 1)
+count, every = int(count), float(every)
+n, due = 0, time.monotonic()
+while (count and n < count) or (not count and not os.path.exists(stop)):
+    t = time.monotonic()
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b'GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n')
+    chunks = []
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        chunks.append(b)
+    s.close()
+    print('%.3f' % ((time.monotonic() - t) * 1000), flush=True)
+    body = b''.join(chunks)
+    assert body.startswith(b'HTTP/1.1 200 '), body[:80]
+    n += 1
+    due += every
+    time.sleep(max(0.0, due - time.monotonic()))
+open(body_file, 'wb').write(body.split(b'\r\n\r\n', 1)[1])
+PY
 }
 
 # Scrape every 100 ms until $TMP/stop exists, times to $TMP/scrapes.
 scraper() {
-  : >"$TMP/scrapes"
-  while [ ! -e "$TMP/stop" ]; do
-    taskset -c 1 curl -s -o /dev/null -w '%{time_total}\n' "http://$METRICS/metrics" \
-      | awk '{printf "%.3f\n", $1 * 1000}' >>"$TMP/scrapes"
-    sleep 0.1
-  done
+  scrape 0 0.1 "$TMP/stop" >"$TMP/scrapes"
 }
 
 # quantiles FILE: "n median p99 max" of a column of numbers.
@@ -117,13 +140,12 @@ held() {
   local holder=$!
   local label="service=\"echo\",proto=\"tcp\",addr=\"$ECHO\""
   for _ in $(seq 600); do
-    scrape_ms >/dev/null
+    scrape 1 0 >/dev/null
     grep -qF "sockloop_connections_open{$label} $n" "$TMP/body" && break
     sleep 0.1
   done
   grep -qF "sockloop_connections_open{$label} $n" "$TMP/body" || echo "warning: $n connections not all open"
-  : >"$TMP/held"
-  for _ in $(seq "$SCRAPES"); do taskset -c 1 bash -c "$(declare -f scrape_ms); METRICS=$METRICS TMP=$TMP scrape_ms" >>"$TMP/held"; done
+  scrape "$SCRAPES" 0.05 >"$TMP/held"
   local bytes; bytes=$(wc -c <"$TMP/body")
   kill "$holder"; wait "$holder" 2>/dev/null
   read -r k med p99 mx < <(quantiles "$TMP/held")
@@ -131,7 +153,7 @@ held() {
 }
 
 echo
-echo "One scrape (curl, connect to close) with N idle connections held; server on CPU 0"
+echo "One scrape (connect to the server's close) with N idle connections held; server on CPU 0"
 echo "| connections held | scrapes | median ms | p99 ms | max ms | body bytes |"
 echo "|---|---|---|---|---|---|"
 start_server
