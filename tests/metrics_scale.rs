@@ -262,3 +262,97 @@ fn a_scrape_with_19000_connections_held_takes_as_long_as_with_10() {
         "{at_19k:?} at 19,000 vs {at_10:?} at 10"
     );
 }
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One PromQL query against Prometheus's HTTP API: the first result's
+/// value, if any.
+fn promql(web: SocketAddr, query: &str) -> Option<f64> {
+    let q: String = query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut s = std::net::TcpStream::connect(web).ok()?;
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET /api/v1/query?query={q} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let r = String::from_utf8(read_to_eof(&mut s)).ok()?;
+    let body = r.split_once("\r\n\r\n")?.1;
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_prometheus_server_scrapes_it_with_no_exporter_in_between() {
+    let found = Command::new("prometheus").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "prometheus is needed: `apt-get install -y prometheus` (.ci/run does)"
+    );
+    let srv = spawn_serve(&[
+        "--listen",
+        "echo=tcp://127.0.0.1:0",
+        "--listen",
+        "metrics=tcp://127.0.0.1:0",
+    ]);
+    let (echo, m) = (srv.addrs[0], srv.addrs[1]);
+    let dir = std::env::temp_dir().join(format!("sockloop-prom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sockloop\n    static_configs:\n      - targets: ['{m}']\n"),
+    )
+    .unwrap();
+    // A free port for its web API (Prometheus prints no port it picked).
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _prom = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn prometheus"),
+    );
+    let mut c = connect(echo);
+    c.write_all(b"hello").unwrap();
+    assert_eq!(read_n(&mut c, 5), b"hello");
+    let query = format!("sockloop_received_bytes_total{{service=\"echo\",addr=\"{echo}\"}}");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = promql(web, "up");
+        if up == Some(1.0) && promql(web, &query) == Some(5.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "Prometheus: up {up:?}, {query} {:?}",
+            promql(web, &query)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(promql(web, "sockloop_loop_turns_total").is_some_and(|t| t > 0.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
