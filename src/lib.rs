@@ -15,12 +15,15 @@
 //!     deadlines.rs idle, frame, slow-member and linger deadlines (timer.rs: the heap)
 //!     udp.rs       UDP sockets, unsent datagrams, the reflection guard
 //!     shutdown.rs  graceful stop
+//!     health.rs    the loop's health: turns, busy time, turn duration
 //!     workers.rs   --workers: N loops on the same addresses (SO_REUSEPORT)
 //!   conn      one connection's state machine                     (no I/O)
 //!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
 //!   outq      replies the kernel has not taken yet
 //!   framing   bytes → frames → bytes                            (no I/O)
 //!   service   frames → replies: upper, echo, count, chat         (no I/O)
+//!             and metrics (HTTP GET /metrics → the counters)
+//!   stats     the one table of counters: Counters, Stats, --stats, Prometheus
 //!   options   every limit, with its default
 //!   load/     the load generator; hdr: its histograms as they travel (JSON, .hlog)
 //!   merge     load --shard outputs added into one run, exactly
@@ -60,6 +63,6 @@ pub(crate) mod sys;
 pub use addr::{AddrError, Endpoint, ListenSpec, Proto};
 pub use framing::Framing;
 pub use options::Options;
-pub use server::{Builder, Nested, Server, Stopper, WorkerCounters, Workers};
+pub use server::{Builder, Nested, Server, Stopper, Workers};
 pub use stats::{Counters, Stats};
 pub use sys::raise_fd_limit;

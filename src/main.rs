@@ -35,6 +35,8 @@ Examples:
   sockloop serve --listen 'count=tcp://127.0.0.1:7003?framing=len32'
   sockloop serve --listen echo=tcp://0.0.0.0:7000 --workers 4   # four loops, one port
   sockloop serve --listen echo=tcp://127.0.0.1:0  # port 0: any free port, printed
+  sockloop serve --listen echo=tcp://127.0.0.1:7000 --listen metrics=tcp://127.0.0.1:9464
+                                                  # Prometheus scrapes GET /metrics
 Quote an address with [ ] or ? in it: zsh, and bash on a match, would expand it.
 It runs until Ctrl-C (SIGINT) or SIGTERM: owed replies are delivered for up to --grace seconds.
 `Address already in use`: another server (another sockloop?) has that port;
@@ -91,7 +93,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve upper, echo, count and chat over TCP and UDP from one loop.
+    /// Serve upper, echo, count and chat over TCP and UDP from one loop
+    /// (and the server's counters at GET /metrics).
     #[command(after_help = format!("{SERVE_EXAMPLES}\n\n{FOOTER}"))]
     Serve(ServeArgs),
     /// Send each line of stdin, print each reply.
@@ -138,6 +141,8 @@ enum Command {
 struct ServeArgs {
     /// SERVICE=PROTO://HOST:PORT[?framing=raw|line|len32]; repeatable.
     /// Default: upper=tcp://127.0.0.1:12000 and upper=udp://127.0.0.1:12000.
+    /// metrics=tcp://HOST:PORT serves the counters and the loop's health to
+    /// Prometheus (GET /metrics, text format 0.0.4; TCP only).
     #[arg(long = "listen", value_name = "SPEC", value_parser = listen_spec)]
     listen: Vec<ListenSpec>,
     /// A listener typed without --listen: caught to say so (see `serve`).
@@ -172,7 +177,9 @@ struct ServeArgs {
     /// "ERR frame timeout".
     #[arg(long, value_name = "SECS", default_value_t = defaults::FRAME_TIMEOUT_SECS, value_parser = secs, allow_negative_numbers = true)]
     frame_timeout: f64,
-    /// Print a counters line on stderr every this many seconds (0 = never).
+    /// Print a counters line on stderr every this many seconds (0 = never):
+    /// connections, bytes, frames, and the loop's turns, busy time and
+    /// turn-duration p50/p99.
     #[arg(long, value_name = "SECS", default_value_t = defaults::STATS_SECS, value_parser = secs, allow_negative_numbers = true)]
     stats: f64,
     /// On SIGINT/SIGTERM, deliver owed replies for up to this many seconds.
@@ -336,6 +343,9 @@ fn off_if_zero(v: f64) -> Option<Duration> {
 fn listen_spec(s: &str) -> Result<ListenSpec, String> {
     let spec: ListenSpec = s.parse().map_err(|e: sockloop::AddrError| e.to_string())?;
     sockloop::service::check_name(&spec.service)?;
+    if spec.service == sockloop::service::metrics::NAME {
+        sockloop::service::metrics::check(&spec)?;
+    }
     Ok(spec)
 }
 

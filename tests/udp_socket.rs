@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ fn datagrams_from_small_service_ports_are_not_answered() {
 /// A server bound but not yet running: datagrams sent now wait in its
 /// socket, so its first turn finds them all at once. Returns its address,
 /// its counters, and the word to start.
-fn bound_not_running(spec: &str) -> (SocketAddr, Arc<Counters>, mpsc::Sender<()>) {
+fn bound_not_running(spec: &str) -> (SocketAddr, Counters, mpsc::Sender<()>) {
     let spec: ListenSpec = spec.parse().unwrap();
     let (tx, rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();

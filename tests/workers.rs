@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::*;
-use sockloop::{ListenSpec, Options, Stopper, WorkerCounters, Workers};
+use sockloop::{Counters, ListenSpec, Options, Stopper, Workers};
 
 /// `Workers` running on a thread of this process (they are built there:
 /// a worker is not Send).
@@ -18,12 +18,7 @@ fn workers(
     specs: &[&str],
     opts: Options,
     n: usize,
-) -> (
-    Vec<SocketAddr>,
-    WorkerCounters,
-    Stopper,
-    thread::JoinHandle<()>,
-) {
+) -> (Vec<SocketAddr>, Counters, Stopper, thread::JoinHandle<()>) {
     let specs: Vec<ListenSpec> = specs.iter().map(|s| s.parse().unwrap()).collect();
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {

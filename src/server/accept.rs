@@ -118,7 +118,7 @@ impl Server {
         let capacity = self.token_end - self.token_base - self.listeners.len();
         let limit = self.opts.max_conns.min(capacity);
         if self.conns.len() >= limit || !self.reserve_total() {
-            self.counters.refused.add(1);
+            self.counters[li].refused.add(1);
             debug!("refused {peer}: {limit} connections open (--max-conns)");
             if self.listeners[li].framing == Framing::Line {
                 // Best effort, like Redis at maxclients: a new socket's send
@@ -142,8 +142,8 @@ impl Server {
         self.next_id += 1;
         self.conns
             .insert(Conn::new(stream, peer, id, li as u16, member_idx as u32));
-        self.counters.accepted.add(1);
-        self.counters.open.add(1);
+        self.counters[li].accepted.add(1);
+        self.counters[li].open.add(1);
         debug!(
             "accepted {peer} on {} as conn {key} (token {}, id {id}), registered READABLE",
             self.listeners[li].endpoint, token.0

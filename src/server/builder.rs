@@ -18,8 +18,8 @@ use crate::addr::{Endpoint, ListenSpec, Proto};
 use crate::conn::BufPool;
 use crate::framing::Framing;
 use crate::options::Options;
-use crate::service::{self, Outbox, Service};
-use crate::stats::Counters;
+use crate::service::{self, metrics, Metrics, Outbox, Service};
+use crate::stats::{Counters, ListenerInfo, ServerCounters};
 
 /// The `listen(2)` backlog: connections the kernel completes for us while
 /// the loop is busy. Linux caps it at `net.core.somaxconn`.
@@ -36,6 +36,9 @@ pub struct Builder {
     share: Share,
     /// The connections open in all workers together (`--max-conns`).
     open_total: Option<Arc<AtomicUsize>>,
+    /// Where the server's counters join every worker's (a new list when
+    /// alone): what a `metrics` listener serves.
+    counters: Counters,
 }
 
 /// A listener to bind: its name, address, framing asked for, and service.
@@ -54,6 +57,7 @@ impl Builder {
             error: None,
             share: Share::No,
             open_total: None,
+            counters: Counters::default(),
         }
     }
 
@@ -62,15 +66,34 @@ impl Builder {
     /// and count connections against `--max-conns` in `open_total`, which
     /// all workers share.
     /// `first`: this worker binds the addresses first (see [`bind_shared`]);
-    /// the others join them.
-    pub(super) fn worker(mut self, first: bool, open_total: Arc<AtomicUsize>) -> Self {
+    /// the others join them. Its counters join `counters`, every worker's.
+    pub(super) fn worker(
+        mut self,
+        first: bool,
+        open_total: Arc<AtomicUsize>,
+        counters: &Counters,
+    ) -> Self {
         self.share = if first { Share::First } else { Share::Join };
         self.open_total = Some(open_total);
+        self.counters = counters.clone();
         self
     }
 
-    /// A listener for a named service (one of [`service::SERVICES`]).
+    /// A listener for a named service (one of [`service::SERVICES`], or
+    /// `metrics`: TCP only, no `?framing=`).
     pub fn listen(mut self, spec: &ListenSpec) -> Self {
+        if spec.service == metrics::NAME {
+            match metrics::check(spec) {
+                Ok(()) => self.listeners.push(Plan {
+                    name: spec.service.clone(),
+                    endpoint: spec.endpoint,
+                    framing: None,
+                    service: Box::new(Metrics::new(self.counters.clone())),
+                }),
+                Err(e) => self.error = Some(e),
+            }
+            return self;
+        }
         match service::by_name(&spec.service, &self.opts) {
             Some(service) => self.listeners.push(Plan {
                 name: spec.service.clone(),
@@ -161,6 +184,16 @@ impl Builder {
                 backlog: false,
             });
         }
+        let counters = Arc::new(ServerCounters::new(
+            listeners
+                .iter()
+                .map(|l| ListenerInfo {
+                    service: l.service_name.clone(),
+                    endpoint: l.endpoint,
+                })
+                .collect(),
+        ));
+        self.counters.push(Arc::clone(&counters));
         let now = Instant::now();
         Ok(Server {
             opts: self.opts,
@@ -178,7 +211,9 @@ impl Builder {
             dirty: VecDeque::new(),
             deferred: VecDeque::new(),
             went_over: Vec::new(),
-            counters: Arc::new(Counters::default()),
+            counters,
+            all: self.counters,
+            turn: Default::default(),
             epoch: now,
             now,
             now_ms: 1,

@@ -93,6 +93,8 @@ impl Server {
                 continue; // stale: closed since, or superseded
             }
             conn.set_timer_at(0);
+            self.counters.health.timers_fired.add(1);
+            let li = conn.listener();
             let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
             if conn.state() == State::Lingering && idle_or_linger {
                 self.close(key, &"closed by us; the peer did not close in time");
@@ -110,7 +112,7 @@ impl Server {
             };
             let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
             if conn.slow_expired(st, now) {
-                self.counters.slow_cut.add(1);
+                self.counters[li].slow_cut.add(1);
                 let hw = self.opts.write_buffer;
                 self.close(
                     key,
@@ -120,7 +122,7 @@ impl Server {
                 );
             } else if conn.blame_expired(now) {
                 if self.blame_exceeded(key) {
-                    self.counters.slow_cut.add(1);
+                    self.counters[li].slow_cut.add(1);
                     self.close(
                         key,
                         &"chat member that held its room of faster readers for over --slow-timeout in 10 s",
@@ -177,11 +179,11 @@ impl Server {
     /// a `line` client is told, then the connection closes as for any
     /// limit, delivering what it is owed.
     fn frame_timed_out(&mut self, key: usize) {
-        self.counters.frame_timeouts.add(1);
         let li = match self.conns.get(key) {
             Some(c) => c.listener(),
             None => return,
         };
+        self.counters[li].frame_timeouts.add(1);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -190,7 +192,7 @@ impl Server {
             conn.peer()
         );
         if self.listeners[li].framing == Framing::Line {
-            queue_reply(conn, &mut self.pool, &self.counters, |v| {
+            queue_reply(conn, &mut self.pool, &self.counters[li], |v| {
                 v.extend_from_slice(FRAME_TIMEOUT_LINE)
             });
         }

@@ -21,7 +21,7 @@ use crate::conn::{BufPool, Conn, Event, Next, State, Stream, Why};
 use crate::framing::{Framing, LINE_TOO_LONG};
 use crate::inbuf::{Budget, Stop};
 use crate::service::{ConnId, Outbox, Service, To};
-use crate::stats::Counters;
+use crate::stats::ListenerCounters;
 
 /// What a connection's turn needs from the server: the service and its
 /// framing, the limits, the shared buffers, and this turn's budgets.
@@ -34,7 +34,8 @@ pub(crate) struct Cx<'a> {
     pub write_buffer: usize,
     pub outbox: &'a mut Outbox,
     pub pool: &'a mut BufPool,
-    pub counters: &'a Counters,
+    /// Its listener's counters.
+    pub counters: &'a ListenerCounters,
     /// The loop's clock, ms.
     pub now_ms: u64,
     /// Work this turn may still do (replies, room deliveries).
@@ -255,6 +256,11 @@ fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -
             To::Addr(a) => debug!("tcp service addressed a datagram to {a}: ignored"),
         }
     }
+    if cx.outbox.closes() {
+        // The service is done with this connection (an HTTP answer):
+        // deliver what it is owed, then close.
+        c.on(Event::WeClose);
+    }
     if fed.stop == Stop::TooLong {
         debug!(
             "{peer}: frame over --max-frame ({} bytes); closing",
@@ -279,7 +285,7 @@ fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -
 pub(crate) fn queue_reply<S>(
     c: &mut Conn<S>,
     pool: &mut BufPool,
-    counters: &Counters,
+    counters: &ListenerCounters,
     fill: impl FnOnce(&mut Vec<u8>),
 ) {
     let out = &mut c.bufs_mut(pool).out;

@@ -39,6 +39,7 @@ mod blame;
 mod builder;
 mod deadlines;
 pub(crate) mod drive;
+mod health;
 mod nested;
 mod room;
 mod shutdown;
@@ -66,14 +67,14 @@ use slab::Slab;
 pub use builder::Builder;
 pub use nested::Nested;
 use workers::{Control, Stop, SIGNALS, WAKER};
-pub use workers::{Stopper, WorkerCounters, Workers};
+pub use workers::{Stopper, Workers};
 
 use crate::addr::Endpoint;
 use crate::conn::{BufPool, Conn};
 use crate::framing::Framing;
 use crate::options::Options;
 use crate::service::{Outbox, Service};
-use crate::stats::Counters;
+use crate::stats::{Counters, ServerCounters};
 use crate::sys::mmsg::{RecvBatch, SendBatch};
 use room::Room;
 use timer::Deadlines;
@@ -165,7 +166,14 @@ pub struct Server {
     deferred: VecDeque<usize>,
     /// Recipients a fan-out just put above the mark (reused buffer).
     went_over: Vec<usize>,
-    counters: Arc<Counters>,
+    /// This loop's counters: `counters[li]` is listener `li`'s, `.health`
+    /// the loop's.
+    counters: Arc<ServerCounters>,
+    /// Every worker's counters (just this server's when alone): what
+    /// `--stats`, `/metrics` and [`counters`](Server::counters) read.
+    all: Counters,
+    /// The turn under way, for the loop's health.
+    turn: health::Turn,
     epoch: Instant,
     now: Instant,
     /// `now` in ms since `epoch`, plus one (so 0 can mean "no deadline").
@@ -205,9 +213,10 @@ impl Server {
             .map(|l| (l.service_name.as_str(), l.endpoint))
     }
 
-    /// The live counters, shareable with other threads.
-    pub fn counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.counters)
+    /// The live counters, shareable with other threads: this server's,
+    /// or, if it is one of [`Workers`], every worker's.
+    pub fn counters(&self) -> Counters {
+        self.all.clone()
     }
 
     /// Register every listener in `registry`, on tokens from `tokens`:
@@ -273,6 +282,7 @@ impl Server {
             return false;
         }
         self.tick();
+        self.turn_event();
         let i = event.token().0 - self.token_base;
         trace!(
             "event token {}: readable={} writable={} read_closed={} error={}",
@@ -331,6 +341,7 @@ impl Server {
     /// to do).
     pub fn on_timer(&mut self) {
         self.tick();
+        self.turn_begins();
         self.expire_deadlines();
         // What the last turn left over, oldest first, one pass's worth: what
         // is deferred now waits for the next turn.
@@ -359,6 +370,7 @@ impl Server {
             self.abort_all();
         }
         self.settle();
+        self.turn_ends();
     }
 
     /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
@@ -368,9 +380,9 @@ impl Server {
     /// them before binding, so a ready line printed in between is safe).
     pub fn run(self) -> io::Result<()> {
         let stats = self.opts.stats_every.is_some();
-        let all = WorkerCounters::new(vec![self.counters()]);
+        let all = self.counters();
         let signals = workers::listen_for_signals()?;
-        self.run_loop(Poll::new()?, Some(signals), None, all.clone())?;
+        self.run_loop(Poll::new()?, Some(signals), None)?;
         if stats {
             // The last word: what was read and written in all.
             eprintln!("{}", all.line());
@@ -385,13 +397,12 @@ impl Server {
     /// [`Workers::bind`]); with
     /// `control`, it is one of several workers, which a signal (or
     /// [`Stopper`]) stops together. Every `--stats` period it prints the
-    /// line for `stats`, all the workers' counters.
+    /// line for all the workers' counters.
     fn run_loop(
         mut self,
         mut poll: Poll,
         signals: Option<signal_hook_mio::v1_0::Signals>,
         control: Option<&Control>,
-        stats: WorkerCounters,
     ) -> io::Result<()> {
         // The last usable tokens are the signal pipe's and the waker's (see
         // workers.rs); the server has the rest.
@@ -471,7 +482,7 @@ impl Server {
             self.on_timer();
             if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
                 if Instant::now() >= at {
-                    eprintln!("{}", stats.line());
+                    eprintln!("{}", self.all.line());
                     next_stats = at.checked_add(every);
                 }
             }

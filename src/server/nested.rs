@@ -24,13 +24,12 @@
 //! reported would sit unhandled until some new edge came.
 //!
 //! `Nested` is [`AsFd`]: the fd is its own, open exactly as long as it is,
-//! and never replaced. So an outer loop can own the `Nested` itself (tokio:
-//! `AsyncFd<Nested>`), and dropping that drops the registration before the
-//! fd closes — no newtype around a raw fd, no drop order to get right.
+//! and never replaced. So an outer loop can own the `Nested` itself, or
+//! watch a duplicate of its fd (tokio: `examples/in_tokio.rs`, no `unsafe`)
+//! — no newtype around a raw fd, no drop order to get right.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Events, Poll};
@@ -99,7 +98,7 @@ impl Nested {
     }
 
     /// The live counters.
-    pub fn counters(&self) -> Arc<Counters> {
+    pub fn counters(&self) -> Counters {
         self.server.counters()
     }
 }

@@ -91,7 +91,7 @@ impl Server {
         if let Some(c) = sender.and_then(|k| self.conns.get_mut(k)) {
             for (to, payload) in self.outbox.messages() {
                 if to == To::Sender {
-                    queue_reply(c, &mut self.pool, &self.counters, |v| {
+                    queue_reply(c, &mut self.pool, &self.counters[li], |v| {
                         framing.encode(payload, v)
                     });
                 }
@@ -126,7 +126,7 @@ impl Server {
             }
         }
         self.outbox.clear();
-        self.counters.frames_out.add(messages);
+        self.counters[li].frames_out.add(messages);
         let bytes = &self.encode_buf[..];
         let shared: Option<Rc<[u8]>> = (bytes.len() > SHARE_ABOVE).then(|| Rc::from(bytes));
         let mut newly_draining = 0;
@@ -154,8 +154,8 @@ impl Server {
                 Some(batch) => out.push_shared(Rc::clone(batch)),
                 None => out.append_with(|v| v.extend_from_slice(bytes)),
             }
-            self.counters.pending_out.add(bytes.len() as u64);
-            self.counters.peak_conn_pending.max(out.len() as u64);
+            self.counters[li].pending_out.add(bytes.len() as u64);
+            self.counters[li].peak_conn_pending.max(out.len() as u64);
             if out.len() > hw && !conn.is_over_mark() {
                 self.went_over.push(m);
             }
@@ -240,7 +240,7 @@ impl Server {
             room.over += 1;
             if room.over == 1 {
                 room.paused_since = now;
-                self.counters.room_pauses.add(1);
+                self.counters[li].room_pauses.add(1);
                 trace!(
                     "room {}: conn {key} above --write-buffer; room paused",
                     self.listeners[li].endpoint
@@ -350,7 +350,7 @@ impl Server {
         let room = &mut self.listeners[li].room;
         let waited = self.now_ms.saturating_sub(room.paused_since);
         room.paused_since = 0;
-        self.counters.room_paused_ms.add(waited);
+        self.counters[li].room_paused_ms.add(waited);
         let paused = std::mem::take(&mut room.paused);
         trace!(
             "room {}: no member above --write-buffer; resuming {} senders after {waited} ms",

@@ -13,7 +13,7 @@ use crate::conn::{BufPool, Conn, Event, State, Stream};
 use crate::framing::Framing;
 use crate::inbuf::{Budget, InBuf};
 use crate::service::{self, ConnId, Outbox, Service};
-use crate::stats::Counters;
+use crate::stats::ListenerCounters;
 use crate::Options;
 
 /// xorshift64*: small, seeded, good enough to pick fates.
@@ -177,7 +177,7 @@ fn simulate(
     let mut c = Conn::new(stream, "127.0.0.1:9".parse().unwrap(), 1, 0, 0);
     let mut outbox = Outbox::default();
     let mut pool = BufPool::default();
-    let counters = Counters::default();
+    let counters = ListenerCounters::default();
     let mut scratch = vec![0u8; 1 + rng.below(64) as usize];
     let mut peak_pending = 0;
     let mut end = None;

@@ -51,7 +51,7 @@ impl Server {
             write_buffer: self.opts.write_buffer,
             outbox: &mut self.outbox,
             pool: &mut self.pool,
-            counters: &self.counters,
+            counters: &self.counters[li],
             now_ms: self.now_ms,
             budget: Budget {
                 left: WORK_PER_TURN,
@@ -63,7 +63,7 @@ impl Server {
         };
         let driven = drive::drive(conn, &mut cx, &mut self.scratch);
         let (traffic, work) = (cx.traffic, WORK_PER_TURN - cx.budget.left);
-        self.counters.peak_turn_work.max(work as u64);
+        self.counters[li].peak_turn_work.max(work as u64);
         if traffic {
             self.touch(key);
         }
@@ -166,12 +166,12 @@ impl Server {
         }
         let li = conn.listener();
         self.leave_room(li, &conn);
-        self.counters.pending_out.sub(conn.pending_out() as u64);
+        self.counters[li].pending_out.sub(conn.pending_out() as u64);
         if let Some(b) = conn.take_bufs() {
             self.pool.put(b);
         }
-        self.counters.closed.add(1);
-        self.counters.open.sub(1);
+        self.counters[li].closed.add(1);
+        self.counters[li].open.sub(1);
         if let Some(total) = &self.open_total {
             total.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }

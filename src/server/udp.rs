@@ -35,7 +35,7 @@ use mio::{Interest, Token};
 
 use super::{Server, Socket};
 use crate::service::To;
-use crate::stats::Counters;
+use crate::stats::ListenerCounters;
 use crate::sys::mmsg::{self, SendBatch};
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
@@ -144,7 +144,7 @@ impl UdpSide {
         to: SocketAddr,
         payload: &[u8],
         relay: bool,
-        counters: &Counters,
+        counters: &ListenerCounters,
     ) {
         if let Some(why) = blocked_peer(to) {
             debug!("udp {}: not sending to {to}: {why}", self.local());
@@ -190,7 +190,7 @@ impl UdpSide {
 
     /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] messages (a GSO
     /// run of datagrams to one peer is one message).
-    fn send_batch(&mut self, batch: &mut SendBatch, counters: &Counters) {
+    fn send_batch(&mut self, batch: &mut SendBatch, counters: &ListenerCounters) {
         let socket = &self.socket;
         deliver(
             batch,
@@ -206,11 +206,14 @@ impl UdpSide {
     /// Send queued datagrams until the queue is empty or the kernel says
     /// `WouldBlock` again. One `send_to` each: this is the slow path, taken
     /// only after the send buffer was full.
-    fn flush(&mut self, counters: &Counters) {
+    fn flush(&mut self, counters: &ListenerCounters) {
         while let Some((to, payload)) = self.unsent.queue.front() {
             counters.udp_send_calls.add(1);
             match self.socket.send_to(payload, *to) {
-                Ok(n) => counters.bytes_out.add(n as u64),
+                Ok(n) => {
+                    counters.bytes_out.add(n as u64);
+                    counters.udp_datagrams_out.add(1);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
                         "udp {}: flush: WouldBlock, {} datagrams wait",
@@ -265,7 +268,7 @@ impl UdpSide {
 fn deliver(
     batch: &mut SendBatch,
     unsent: &mut Unsent,
-    counters: &Counters,
+    counters: &ListenerCounters,
     mut send: impl FnMut(&mut SendBatch, usize) -> io::Result<usize>,
 ) {
     let mut i = 0;
@@ -275,6 +278,9 @@ fn deliver(
                 trace!("udp: sendmmsg: {n} of {} messages sent", batch.len() - i);
                 for k in i..i + n {
                     counters.bytes_out.add(batch.get(k).1.len() as u64);
+                    counters
+                        .udp_datagrams_out
+                        .add(batch.datagrams_of(k).count() as u64);
                 }
                 i += n;
             }
@@ -312,7 +318,7 @@ impl Server {
             return;
         };
         if writable {
-            u.flush(&self.counters);
+            u.flush(&self.counters[li]);
         }
         if readable {
             u.may_read = true;
@@ -332,7 +338,7 @@ impl Server {
             return;
         };
         let (inb, out) = self.udp_batches.get_or_insert_with(Default::default);
-        let counters = &*self.counters;
+        let counters = &self.counters[li];
         let mut budget = UDP_BATCH;
         listener.backlog = false;
         while u.may_read && !u.paused(hw) && !stopping {
@@ -382,6 +388,7 @@ impl Server {
                 // The budget counts datagrams, however many one GRO buffer
                 // carried.
                 budget = budget.saturating_sub(1);
+                counters.udp_datagrams_in.add(1);
                 counters.bytes_in.add(bytes.len() as u64);
                 let Some(peer) = from else {
                     continue;

@@ -16,7 +16,8 @@
 //!                              one subtract per close
 //!   Control      AtomicU8      a stop request (graceful or now), and a
 //!                + wakers      mio::Waker per worker to make it look
-//!   counters     one Counters per worker, summed by whoever reads them
+//!   counters     one list of every worker's counters, summed by whoever
+//!                reads them (--stats, /metrics, Workers::counters)
 //! ```
 //!
 //! A `chat` listener is a room ([`Service::shared_state`]): N copies would
@@ -40,7 +41,7 @@ use super::{Builder, Server};
 use crate::addr::{Endpoint, ListenSpec};
 use crate::options::Options;
 use crate::service::Service;
-use crate::stats::{Counters, Stats};
+use crate::stats::Counters;
 
 /// Makes a worker's service for a listener ([`Workers::bind_with`]).
 type Factory = dyn Fn(&ListenSpec) -> Box<dyn Service> + Send + Sync;
@@ -121,41 +122,6 @@ impl Stopper {
     }
 }
 
-/// The counters of every worker: summed, or one by one.
-#[derive(Clone, Debug)]
-pub struct WorkerCounters(Vec<Arc<Counters>>);
-
-impl WorkerCounters {
-    pub(super) fn new(each: Vec<Arc<Counters>>) -> Self {
-        WorkerCounters(each)
-    }
-
-    /// All workers together: counts summed, peaks the highest.
-    pub fn snapshot(&self) -> Stats {
-        Stats::sum(self.0.iter().map(|c| c.snapshot()))
-    }
-
-    /// Each worker's own, the first worker first.
-    pub fn per_worker(&self) -> Vec<Stats> {
-        self.0.iter().map(|c| c.snapshot()).collect()
-    }
-
-    /// The `--stats` line: the sum and, with several workers, how the
-    /// accepted connections spread over them (`accepted_per_worker=a/b`).
-    pub fn line(&self) -> String {
-        let sum = self.snapshot();
-        if self.0.len() < 2 {
-            return sum.to_string();
-        }
-        let spread: Vec<String> = self
-            .0
-            .iter()
-            .map(|c| c.accepted.get().to_string())
-            .collect();
-        format!("{sum} accepted_per_worker={}", spread.join("/"))
-    }
-}
-
 /// N workers bound and ready to run: see the module docs.
 ///
 /// ```no_run
@@ -172,7 +138,8 @@ pub struct Workers {
     control: Arc<Control>,
     /// The other workers, each waiting for the word to start.
     others: Waiting,
-    counters: WorkerCounters,
+    /// Every worker's, in order (each worker's server adds its own).
+    counters: Counters,
 }
 
 impl Workers {
@@ -226,9 +193,10 @@ impl Workers {
         // as soon as the server says it is ready gets a graceful exit.
         let signals = listen_for_signals()?;
         let open_total = Arc::new(AtomicUsize::new(0));
+        let counters = Counters::default();
         let mut builder = Server::builder(opts);
         if n > 1 {
-            builder = builder.worker(true, Arc::clone(&open_total));
+            builder = builder.worker(true, Arc::clone(&open_total), &counters);
         }
         let first = specs
             .iter()
@@ -254,7 +222,7 @@ impl Workers {
         let poll = Poll::new()?;
         control.add(Waker::new(poll.registry(), WAKER)?);
         let mut workers = Workers {
-            counters: WorkerCounters(vec![first.counters()]),
+            counters: first.counters(),
             first,
             poll,
             signals,
@@ -264,11 +232,12 @@ impl Workers {
         for k in 1..n {
             let (ready_tx, ready_rx) = mpsc::channel();
             let (go_tx, go_rx) = mpsc::channel::<()>();
-            let (specs, control, open_total, factory) = (
+            let (specs, control, open_total, factory, counters) = (
                 shared.clone(),
                 Arc::clone(&workers.control),
                 Arc::clone(&open_total),
                 factory.clone(),
+                workers.counters.clone(),
             );
             let thread = thread::Builder::new()
                 .name(format!("sockloop-worker-{k}"))
@@ -276,9 +245,10 @@ impl Workers {
                     let bound = (|| {
                         let server = specs
                             .iter()
-                            .fold(Server::builder(opts).worker(false, open_total), |b, s| {
-                                add_listener(b, s, factory.as_deref())
-                            })
+                            .fold(
+                                Server::builder(opts).worker(false, open_total, &counters),
+                                |b, s| add_listener(b, s, factory.as_deref()),
+                            )
                             .build()?;
                         let poll = Poll::new()?;
                         let waker = Waker::new(poll.registry(), WAKER)?;
@@ -292,14 +262,14 @@ impl Workers {
                         }
                     };
                     control.add(waker);
-                    let _ = ready_tx.send(Ok(server.counters()));
+                    let _ = ready_tx.send(Ok(()));
                     if go_rx.recv().is_err() {
                         return Ok(()); // never run
                     }
                     // A worker that panics stops the others too (the
                     // guard's drop runs while unwinding).
                     let _guard = StopAllOnPanic(&control);
-                    let r = server.run_loop(poll, None, Some(&control), WorkerCounters(vec![]));
+                    let r = server.run_loop(poll, None, Some(&control));
                     if let Err(e) = &r {
                         // One worker down: stop them all rather than serve
                         // a share of the clients with nobody listening.
@@ -309,10 +279,7 @@ impl Workers {
                     r
                 })?;
             match ready_rx.recv() {
-                Ok(Ok(counters)) => {
-                    workers.counters.0.push(counters);
-                    workers.others.0.push((go_tx, thread));
-                }
+                Ok(Ok(())) => workers.others.0.push((go_tx, thread)),
                 Ok(Err(e)) => return Err(e), // dropping `workers` ends the others
                 Err(_) => {
                     return Err(io::Error::other(format!(
@@ -327,7 +294,7 @@ impl Workers {
     /// How many workers there are (fewer than asked if every listener is
     /// a room).
     pub fn len(&self) -> usize {
-        self.counters.0.len()
+        self.others.0.len() + 1
     }
 
     /// Whether there are no workers: never (there is always the first).
@@ -340,8 +307,8 @@ impl Workers {
         self.first.listeners()
     }
 
-    /// Every worker's counters, live.
-    pub fn counters(&self) -> WorkerCounters {
+    /// Every worker's counters, live: summed, or one by one.
+    pub fn counters(&self) -> Counters {
         self.counters.clone()
     }
 
@@ -372,7 +339,7 @@ impl Workers {
             counters,
             ..
         } = self;
-        let mut result = first.run_loop(poll, Some(signals), Some(&control), counters.clone());
+        let mut result = first.run_loop(poll, Some(signals), Some(&control));
         if result.is_err() {
             control.request(Stop::Graceful);
         }

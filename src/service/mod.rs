@@ -21,6 +21,7 @@
 mod chat;
 mod count;
 mod echo;
+pub mod metrics;
 mod upper;
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use crate::options::Options;
 pub use chat::{Chat, UdpRoom, LEAVE};
 pub use count::Count;
 pub use echo::Echo;
+pub use metrics::Metrics;
 pub use upper::{uppercase_into, Upper};
 
 /// Which TCP connection a call is about: an id the server gives each
@@ -159,6 +161,9 @@ pub struct Outbox {
     /// How many of `messages` are [`To::Others`] (what a turn's budget
     /// charges per recipient).
     to_room: usize,
+    /// The service asked to close the connection once its replies are
+    /// delivered.
+    close: bool,
 }
 
 impl Outbox {
@@ -205,6 +210,19 @@ impl Outbox {
             .push((to, offset(start), offset(self.bytes.len())));
     }
 
+    /// Close this TCP connection once every reply it is owed is delivered
+    /// (an HTTP answer with `Connection: close`, say). It reads nothing
+    /// more; frames already read in the same chunk are still answered.
+    /// Honoured for [`Service::on_frame`] and [`Service::on_bytes`] on TCP.
+    pub fn close_after(&mut self) {
+        self.close = true;
+    }
+
+    /// Whether [`close_after`](Self::close_after) was asked.
+    pub fn closes(&self) -> bool {
+        self.close
+    }
+
     /// The messages, in the order they were written.
     pub fn messages(&self) -> impl Iterator<Item = (To, &[u8])> + '_ {
         self.messages
@@ -232,6 +250,7 @@ impl Outbox {
         self.bytes.clear();
         self.messages.clear();
         self.to_room = 0;
+        self.close = false;
     }
 }
 
@@ -271,14 +290,16 @@ pub const SERVICES: [Named; 4] = [
     },
 ];
 
-/// The names of [`SERVICES`], comma-separated (for messages).
+/// The names of [`SERVICES`] and [`metrics`], comma-separated (for
+/// messages).
 pub fn names() -> String {
-    SERVICES.map(|s| s.name).join(", ")
+    format!("{}, {}", SERVICES.map(|s| s.name).join(", "), metrics::NAME)
 }
 
-/// `Ok` if `name` is one of [`SERVICES`], else the usage error to print.
+/// `Ok` if `name` is one of [`SERVICES`] or [`metrics`], else the usage
+/// error to print.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if SERVICES.iter().any(|s| s.name == name) {
+    if SERVICES.iter().any(|s| s.name == name) || name == metrics::NAME {
         Ok(())
     } else {
         Err(format!(
@@ -332,6 +353,7 @@ mod tests {
             assert!(by_name(s.name, &opts).is_some(), "{}", s.name);
         }
         assert!(by_name("daytime", &opts).is_none());
-        assert_eq!(names(), "upper, echo, count, chat");
+        assert_eq!(names(), "upper, echo, count, chat, metrics");
+        assert!(check_name("metrics").is_ok());
     }
 }

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// A server running its own loop on a thread of this process.
 pub struct InProcess {
     pub addrs: Vec<SocketAddr>,
-    pub counters: Arc<Counters>,
+    pub counters: Counters,
 }
 
 /// Start `sockloop serve` in this process with these `--listen` specs.

@@ -41,13 +41,13 @@ fn addr(port: u16) -> SocketAddr {
 
 /// A batch of replies and relays, sent through a fake `sendmmsg` that
 /// takes `take` datagrams, then fails as told.
-fn deliver_through(take: usize, then: io::ErrorKind) -> (Unsent, Counters, Vec<u16>) {
+fn deliver_through(take: usize, then: io::ErrorKind) -> (Unsent, ListenerCounters, Vec<u16>) {
     let mut batch = SendBatch::default();
     for i in 0..10u16 {
         // Even: replies; odd: relays to another member.
         batch.push(addr(5000 + i), &[i as u8; 3], i % 2 == 1);
     }
-    let (mut unsent, counters) = (Unsent::default(), Counters::default());
+    let (mut unsent, counters) = (Unsent::default(), ListenerCounters::default());
     let mut sent = Vec::new();
     let mut failed_once = false;
     deliver(&mut batch, &mut unsent, &counters, |b, from| {
@@ -71,13 +71,13 @@ fn deliver_through(take: usize, then: io::ErrorKind) -> (Unsent, Counters, Vec<u
 fn a_full_send_buffer_queues_replies_and_drops_relays_and_never_waits() {
     let (unsent, counters, sent) = deliver_through(4, io::ErrorKind::WouldBlock);
     assert_eq!(sent, [5000, 5001, 5002, 5003]);
-    assert_eq!(counters.bytes_out.get(), 12);
+    assert_eq!(counters.snapshot().bytes_out, 12);
     // Of the six refused, the three replies wait in order, the three
     // relays are dropped and counted.
     let queued: Vec<u16> = unsent.queue.iter().map(|(a, _)| a.port()).collect();
     assert_eq!(queued, [5004, 5006, 5008]);
     assert_eq!(unsent.bytes, 9);
-    assert_eq!(counters.udp_relays_dropped.get(), 3);
+    assert_eq!(counters.snapshot().udp_relays_dropped, 3);
 }
 
 #[test]
@@ -85,6 +85,6 @@ fn another_send_error_drops_only_that_datagram() {
     let (unsent, counters, sent) = deliver_through(4, io::ErrorKind::PermissionDenied);
     assert_eq!(sent, [5000, 5001, 5002, 5003, 5005, 5006, 5007, 5008, 5009]);
     assert!(unsent.is_empty());
-    assert_eq!(counters.udp_relays_dropped.get(), 0);
-    assert_eq!(counters.bytes_out.get(), 27);
+    assert_eq!(counters.snapshot().udp_relays_dropped, 0);
+    assert_eq!(counters.snapshot().bytes_out, 27);
 }
