@@ -51,25 +51,53 @@ fn non_reading_client_is_held_to_the_write_buffer_while_others_are_served() {
 }
 
 #[test]
-fn idle_timeout_closes_the_idle_and_spares_the_active() {
+fn idle_timeout_closes_the_idle_on_time_and_spares_the_active() {
+    let idle_t = Duration::from_millis(300);
     let opts = Options {
-        idle_timeout: Some(Duration::from_millis(1000)),
+        idle_timeout: Some(idle_t),
         ..Options::default()
     };
     let srv = serve(&["echo=tcp://127.0.0.1:0"], opts);
     let mut idle = connect(srv.addrs[0]);
     let mut active = connect(srv.addrs[0]);
-    let start = Instant::now();
-    // Keep `active` busy (a tick every 100 ms, ten per timeout) for more
-    // than two timeouts' worth.
-    while start.elapsed() < Duration::from_millis(2500) {
-        active.write_all(b"tick\n").unwrap();
-        assert_eq!(read_line(&mut active), "tick");
-        std::thread::sleep(Duration::from_millis(100)); // pacing traffic, not synchronising
-    }
+    // Keep `active` busy (a tick every 50 ms, six per timeout) for more
+    // than two timeouts' worth, on a thread of its own.
+    let ticker = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < idle_t * 5 / 2 {
+            active.write_all(b"tick\n").unwrap();
+            assert_eq!(read_line(&mut active), "tick");
+            std::thread::sleep(Duration::from_millis(50)); // pacing traffic, not synchronising
+        }
+        active
+    });
+    // The idle one's last traffic: its deadline starts in the turn that
+    // read and answered this, between `sent` and `answered`.
+    let sent = Instant::now();
+    idle.write_all(b"x").unwrap();
+    assert_eq!(read_n(&mut idle, 1), b"x");
+    let answered = Instant::now();
+    let (open, closed) = bracket(|| srv.counters.snapshot().closed >= 1);
+    assert!(
+        closed - sent >= idle_t - EARLY,
+        "closed {:?} after its last traffic: early",
+        closed - sent
+    );
+    assert!(
+        open.saturating_duration_since(answered) <= idle_t + LATE,
+        "still open {:?} after its last traffic: late",
+        open - answered
+    );
+    eprintln!(
+        "idle timeout: closed within [{:?}, {:?}] of its last traffic",
+        open.saturating_duration_since(answered),
+        closed - sent
+    );
     assert!(closed_by_server(&mut idle), "idle connection closed");
+    let mut active = ticker.join().unwrap();
     active.write_all(b"still here\n").unwrap();
     assert_eq!(read_line(&mut active), "still here");
+    assert_eq!(srv.counters.snapshot().closed, 1, "only the idle one");
 }
 
 #[test]
