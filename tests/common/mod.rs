@@ -262,3 +262,30 @@ pub fn bracket(mut happened: impl FnMut() -> bool) -> (Instant, Instant) {
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// The kernel's queues of the IPv4 TCP socket from `local` to `remote`
+/// (/proc/net/tcp, this network namespace): bytes sent but not yet
+/// acknowledged (`tx`), and bytes received but not yet read by the
+/// application (`rx`). For what a test cannot see through its own socket:
+/// how much of what it sent another process has really read.
+pub fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> (u64, u64) {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => panic!("tcp_queues: IPv4 only"),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    for row in table.lines().skip(1) {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        if f.len() > 4 && f[1] == l && f[2] == r {
+            let (tx, rx) = f[4].split_once(':').expect("tx:rx");
+            let n = |s: &str| u64::from_str_radix(s, 16).expect("hex queue");
+            return (n(tx), n(rx));
+        }
+    }
+    panic!("no TCP socket {local} -> {remote} in /proc/net/tcp");
+}
