@@ -46,6 +46,8 @@ pub mod framing;
 pub mod inbuf;
 pub mod load;
 pub mod options;
+#[cfg(test)]
+mod oracle;
 pub(crate) mod outq;
 pub mod server;
 pub mod service;
