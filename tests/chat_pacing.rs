@@ -356,7 +356,9 @@ fn a_stuck_member_is_cut_at_slow_timeout_on_time() {
     let reader = thread::spawn(move || read_lines_from(&mut b, &a_addr, N, 999));
     let writer = write_in_background(a, lines(N, 999));
     // C goes above the mark in the turn that pauses the room: its clock
-    // starts there.
+    // starts at that turn's start, which the room_pauses counter (bumped
+    // later in the same turn) cannot show: from outside, the cut may seem
+    // up to one turn early. A turn is allowed what LATE allows it.
     let (pausing, paused) = bracket(|| srv.counters.snapshot().room_pauses >= 1);
     let (not_yet, cut) = bracket(|| srv.counters.snapshot().slow_cut >= 1);
     let pauses = srv.counters.snapshot().room_pauses;
@@ -366,7 +368,7 @@ fn a_stuck_member_is_cut_at_slow_timeout_on_time() {
         cut - pausing
     );
     assert!(
-        cut - pausing >= slow_t - EARLY,
+        cut - pausing >= slow_t - EARLY - (LATE - Duration::from_millis(10)),
         "cut {:?} after going above the mark: early",
         cut - pausing
     );
