@@ -53,6 +53,8 @@ pub mod inbuf;
 pub mod load;
 pub mod merge;
 pub mod options;
+#[cfg(test)]
+mod oracle;
 pub(crate) mod outq;
 pub mod report;
 pub mod server;

@@ -271,49 +271,114 @@ fn three_senders_go_on_after_the_slow_member_is_cut() {
 
 #[test]
 fn a_sender_paused_by_the_room_is_resumed_and_heard() {
-    let srv = serve(&["chat=tcp://127.0.0.1:0"], opts(500));
+    // S talks until the room has paused it and its socket is full, then
+    // goes quiet: no new input will ever raise an event for S again. When
+    // the member that held the room drains, only the room's list of the
+    // senders it paused can take up what S's socket still holds.
+    let srv = serve(&["chat=tcp://127.0.0.1:0"], opts(5000));
     let addr = srv.addrs[0];
     let mut b = BufReader::new(connect(addr));
-    let stuck = non_reader(addr);
-    // S is the only one talking; its input waits while the room is paused
-    // and must be taken up again after the stuck member is cut.
-    let s = connect(addr);
+    let pauser = non_reader(addr);
+    let mut s = connect(addr);
     let s_addr = me(&s);
-    let b_addr = me(b.get_ref());
-    let mut s_in = BufReader::new(s.try_clone().unwrap());
-    let pong = format!("{b_addr}: pong");
-    let s_reader = thread::spawn(move || {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert!(s_in.read_line(&mut line).unwrap() > 0, "S was cut");
-            if line.trim_end() == pong {
-                return;
-            }
-        }
-    });
-    // Enough that the kernel's socket buffers cannot absorb it all.
-    let mut data = lines(20_000, 999);
-    data.extend_from_slice(b"ping\n");
-    let writer = write_in_background(s, data);
-    let mut s_lines = 0;
-    let mut line = String::new();
+    let mut l = String::new();
+    b.read_line(&mut l).unwrap(); // the pauser joined
+    l.clear();
+    b.read_line(&mut l).unwrap();
+    assert_eq!(l.trim_end(), format!("* {s_addr} joined"));
+    s.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let data = lines(50_000, 999);
+    let mut sent = 0;
     loop {
-        line.clear();
-        assert!(b.read_line(&mut line).unwrap() > 0);
-        let l = line.trim_end();
-        if l == format!("{s_addr}: ping") {
-            break;
+        match s.write(&data[sent..(sent + 16 * 1024).min(data.len())]) {
+            Ok(n) => sent += n,
+            // Blocked for 200 ms: the server stopped reading S. Quiet from
+            // here on, once the room is paused (not merely slow).
+            Err(_) if srv.counters.snapshot().room_pauses >= 1 => break,
+            Err(_) => {}
         }
-        s_lines += usize::from(l.starts_with(&format!("{s_addr}: ")));
+        assert!(sent < data.len(), "the room never paused S");
     }
-    assert_eq!(s_lines, 20_000);
+    let whole = sent / 1000;
+    // S's input is not all read: without a resume, the rest stays there.
+    let taken = srv.counters.snapshot().frames_in;
+    assert!(
+        taken < whole as u64,
+        "{taken} of {whole} lines already taken"
+    );
+    let joined = vec![format!("* {s_addr} joined")];
+    let pauser = thread::spawn(move || {
+        let mut p = BufReader::new(pauser);
+        read_lines_from(&mut p, &s_addr, whole, 999)
+    });
+    let others = read_lines_from(&mut b, &me(&s), whole, 999);
+    assert!(others.is_empty(), "{others:?}");
+    assert_eq!(pauser.join().expect("the pauser heard S"), joined);
     let snap = srv.counters.snapshot();
-    assert!(snap.room_pauses >= 1, "the room paused: {snap:?}");
-    assert_eq!(snap.slow_cut, 1);
-    // And a round trip the other way: S is a live member.
-    b.get_mut().write_all(b"pong\n").unwrap();
-    s_reader.join().expect("S heard the pong");
+    assert_eq!(snap.slow_cut, 0);
+    drop(s);
+}
+
+#[test]
+fn a_stuck_member_is_cut_at_slow_timeout_on_time() {
+    let slow_t = Duration::from_millis(300);
+    let srv = serve(
+        &["chat=tcp://127.0.0.1:0"],
+        Options {
+            // Far above what one read fans out, so only the stuck member
+            // ever goes above it.
+            write_buffer: 256 * 1024,
+            max_frame: MAX_FRAME,
+            slow_timeout: slow_t,
+            ..Options::default()
+        },
+    );
+    let addr = srv.addrs[0];
+    // B reads everything at once, with room to spare in its buffers.
+    let b = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    b.set_recv_buffer_size(4 << 20).unwrap();
+    b.connect(&addr.into()).unwrap();
+    let b = TcpStream::from(b);
+    b.set_read_timeout(Some(WAIT)).unwrap();
+    let mut b = BufReader::new(b);
+    let c = non_reader(addr);
+    let c_addr = me(&c);
+    let a = connect(addr);
+    let a_addr = me(&a);
+    let mut l = String::new();
+    for who in [&c_addr, &a_addr] {
+        l.clear();
+        b.read_line(&mut l).unwrap();
+        assert_eq!(l.trim_end(), format!("* {who} joined"));
+    }
+    const N: usize = 20_000;
+    let reader = thread::spawn(move || read_lines_from(&mut b, &a_addr, N, 999));
+    let writer = write_in_background(a, lines(N, 999));
+    // C goes above the mark in the turn that pauses the room: its clock
+    // starts at that turn's start, which the room_pauses counter (bumped
+    // later in the same turn) cannot show: from outside, the cut may seem
+    // up to one turn early. A turn is allowed what LATE allows it.
+    let (pausing, paused) = bracket(|| srv.counters.snapshot().room_pauses >= 1);
+    let (not_yet, cut) = bracket(|| srv.counters.snapshot().slow_cut >= 1);
+    let pauses = srv.counters.snapshot().room_pauses;
+    eprintln!(
+        "slow timeout: cut within [{:?}, {:?}] of going above the mark ({pauses} pauses)",
+        not_yet.saturating_duration_since(paused),
+        cut - pausing
+    );
+    assert!(
+        cut - pausing >= slow_t - EARLY - (LATE - Duration::from_millis(10)),
+        "cut {:?} after going above the mark: early",
+        cut - pausing
+    );
+    assert!(
+        not_yet.saturating_duration_since(paused) <= slow_t + LATE,
+        "still a member {:?} after going above the mark: late",
+        not_yet - paused
+    );
+    let others = reader.join().expect("B received every line");
+    assert!(others.contains(&format!("* {c_addr} left")), "{others:?}");
     drop(writer.join().unwrap());
-    drop(stuck);
+    drop(c);
 }

@@ -137,18 +137,30 @@ fn fan_out_per_turn_never_exceeds_the_budget_and_every_member_hears_all() {
     for l in listeners {
         assert_eq!(l.join().unwrap(), each);
     }
-    let peak = srv.counters.snapshot().peak_turn_work;
-    // One frame may overspend the budget by its own cost (its recipients).
+    // The budget seen from outside: one turn of the talker fans out at
+    // most WORK_PER_TURN units, one per recipient of a line (the line that
+    // crosses the budget still goes whole), so a member is handed at most
+    // that many lines in one go on top of the --write-buffer it may hold.
+    // Ignoring the budget hands every member a whole 64 KiB read at once:
+    // 32,768 lines, four times as many. (The server's own peak_turn_work
+    // is WORK_PER_TURN minus what is left, and cannot show an overspend.)
+    let snap = srv.counters.snapshot();
+    let line = format!("{talker_addr}: x\n").len();
+    let per_turn = WORK_PER_TURN.div_ceil(MEMBERS - 1);
+    let bound = (Options::default().write_buffer + per_turn * line) as u64;
     assert!(
-        peak > 0 && peak <= (WORK_PER_TURN + MEMBERS) as u64,
-        "one turn did {peak} units of work (budget {WORK_PER_TURN})"
+        snap.peak_conn_pending <= bound,
+        "a member was handed {} bytes at once (bound {bound}: {per_turn} lines a turn)",
+        snap.peak_conn_pending
     );
+    assert!(snap.peak_turn_work > 0);
 }
 
 #[test]
-fn a_line_trickled_a_byte_at_a_time_is_cut_by_frame_timeout() {
+fn a_frame_trickled_a_byte_at_a_time_is_cut_at_frame_timeout() {
+    let frame_t = Duration::from_millis(300);
     let opts = Options {
-        frame_timeout: Some(Duration::from_secs(1)),
+        frame_timeout: Some(frame_t),
         ..Options::default()
     };
     let srv = serve(
@@ -158,49 +170,84 @@ fn a_line_trickled_a_byte_at_a_time_is_cut_by_frame_timeout() {
         ],
         opts,
     );
-    for (addr, told) in [
-        (srv.addrs[0], &b"ERR frame timeout\n"[..]),
-        (srv.addrs[1], b""),
-    ] {
+    // A whole frame (its answer tells us the server read this write),
+    // then the first byte of the next frame, whose clock starts there.
+    let len32_ss = [&2u32.to_be_bytes()[..], b"ss"].concat();
+    for (i, (addr, first, answer, told)) in [
+        (
+            srv.addrs[0],
+            &b"ss\nx"[..],
+            &b"2\n"[..],
+            &b"ERR frame timeout\n"[..],
+        ),
+        (
+            srv.addrs[1],
+            &[&len32_ss[..], &[0]].concat()[..],
+            &[0, 0, 0, 1, b'2'][..],
+            b"",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut c = connect(addr);
-        let w = c.try_clone().unwrap();
-        let start = Instant::now();
+        c.set_nodelay(true).unwrap();
+        let sent = Instant::now();
+        c.write_all(first).unwrap();
+        assert_eq!(read_n(&mut c, answer.len()), answer);
+        let answered = Instant::now();
+        // Then the rest of a frame, a byte every 50 ms (the attack's
+        // pace): trickling does not move this deadline.
+        let mut w = c.try_clone().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
         let trickler = thread::spawn(move || {
-            let mut w = w;
-            // A len32 header for a 100-byte body, then the body, slowly;
-            // for line, the same bytes are just the start of a long line.
-            let mut bytes = 100u32.to_be_bytes().to_vec();
-            bytes.extend_from_slice(&[b's'; 100]);
-            for b in bytes {
-                if w.write_all(&[b]).is_err() {
+            // For len32 the rest of a header for a 100-byte body, then
+            // the body; for line the same bytes just continue the line.
+            // (Once cut, the server reads and throws away what still
+            // comes until our FIN: the test stops it.)
+            for b in [0, 0, 100].into_iter().chain([b's'; 100]) {
+                thread::sleep(Duration::from_millis(50)); // the attack's pace
+                if stopped.load(Ordering::Relaxed) || w.write_all(&[b]).is_err() {
                     return;
                 }
-                thread::sleep(Duration::from_millis(200)); // the attack's pace
             }
         });
-        assert_eq!(read_to_eof(&mut c), told);
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
-            "closed after {took:?}"
+        let (open, cut) = bracket(|| srv.counters.snapshot().frame_timeouts > i as u64);
+        eprintln!(
+            "frame timeout: cut within [{:?}, {:?}] of the frame's first byte",
+            open.saturating_duration_since(answered),
+            cut - sent
         );
+        assert!(
+            cut - sent >= frame_t - EARLY,
+            "cut {:?} after the first byte: early",
+            cut - sent
+        );
+        assert!(
+            open.saturating_duration_since(answered) <= frame_t + LATE,
+            "still uncut {:?} after the first byte: late",
+            open - answered
+        );
+        assert_eq!(read_to_eof(&mut c), told);
+        stop.store(true, Ordering::Relaxed);
         trickler.join().unwrap();
     }
-    assert_eq!(srv.counters.snapshot().frame_timeouts, 2);
 }
 
 #[test]
 fn whole_lines_sent_slowly_are_not_cut_by_frame_timeout() {
     let opts = Options {
-        frame_timeout: Some(Duration::from_secs(1)),
+        frame_timeout: Some(Duration::from_millis(300)),
         ..Options::default()
     };
     let srv = serve(&["count=tcp://127.0.0.1:0"], opts);
     let mut c = connect(srv.addrs[0]);
-    for _ in 0..12 {
+    // Three timeouts' worth, each line whole.
+    for _ in 0..10 {
         c.write_all(b"ss\n").unwrap();
         assert_eq!(read_line(&mut c), "2");
-        thread::sleep(Duration::from_millis(200)); // slow, but each line whole
+        thread::sleep(Duration::from_millis(100)); // slow, but each line whole
     }
     assert_eq!(srv.counters.snapshot().frame_timeouts, 0);
 }

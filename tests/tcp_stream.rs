@@ -82,26 +82,42 @@ fn invalid_utf8_is_sent_back_unchanged_and_the_connection_goes_on() {
 
 #[test]
 fn half_close_delivers_owed_replies() {
-    let srv = serve(
-        &["echo=tcp://127.0.0.1:0", "upper=tcp://127.0.0.1:0"],
-        Options::default(),
-    );
-    // More than every buffer on the way can hold: the server must pause
-    // reading (backpressure), resume as we read, and only close after the
-    // last owed byte.
-    let data: Vec<u8> = (0..2_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let s = connect(srv.addrs[0]);
-    let mut reader = s.try_clone().unwrap();
-    let writer = std::thread::spawn({
-        let data = data.clone();
-        move || {
-            let mut s = s;
-            s.write_all(&data).unwrap();
-            s.shutdown(Shutdown::Write).unwrap();
-        }
-    });
-    assert!(read_to_eof(&mut reader) == data, "all owed bytes, then EOF");
-    writer.join().unwrap();
+    // Room in user space for every reply, so the server reads all of it
+    // (and the FIN) while the replies wait: more than the kernel's buffers
+    // on the way back can hold (the server's send buffer grows to 4 MiB).
+    let opts = Options {
+        write_buffer: 16 << 20,
+        ..Options::default()
+    };
+    let srv = serve(&["echo=tcp://127.0.0.1:0", "upper=tcp://127.0.0.1:0"], opts);
+    let data: Vec<u8> = (0..6_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    for (i, (addr, want)) in [
+        (srv.addrs[0], data.clone()),
+        (srv.addrs[1], data.to_ascii_uppercase()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A client with a small receive buffer writes it all without
+        // reading, then half-closes: the replies cannot all leave, so the
+        // server meets our FIN with replies still owed.
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.connect(&addr.into()).unwrap();
+        let mut s = std::net::TcpStream::from(s);
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(&data).unwrap();
+        let read_all = (i as u64 + 1) * data.len() as u64;
+        assert!(eventually(|| srv.counters.snapshot().bytes_in == read_all));
+        let owed = srv.counters.snapshot().pending_out;
+        assert!(
+            owed > 0,
+            "nothing pending before the half-close: the test tests nothing"
+        );
+        s.shutdown(Shutdown::Write).unwrap();
+        // Only now read: every reply owed, then EOF.
+        assert!(read_to_eof(&mut s) == want, "all owed bytes, then EOF");
+    }
 
     // A character cut by the half-close is sent back as it is.
     let mut s = connect(srv.addrs[1]);
@@ -141,9 +157,10 @@ fn several_listeners_of_different_services_share_one_loop() {
 
 #[test]
 fn ipv6_loopback_listener_works() {
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback here; nothing to test");
-        return;
+    // CI has ::1 on loopback; a machine without it cannot run this test,
+    // and says so by failing (a silent pass would claim IPv6 works).
+    if let Err(e) = std::net::TcpListener::bind("[::1]:0") {
+        panic!("no IPv6 loopback here ({e}): this test needs ::1 on lo");
     }
     let srv = serve(&["echo=tcp://[::1]:0"], Options::default());
     assert!(srv.addrs[0].is_ipv6());

@@ -58,30 +58,68 @@ fn empty_datagram_gets_an_empty_reply() {
     assert_eq!((n, from), (0, srv.addrs[0]));
 }
 
+/// UDP sockets on the guarded ports 7 (echo) and 19 (chargen) of `ip`
+/// (its own loopback address per test, so tests running at once do not
+/// collide). Binding them needs root (or
+/// `net.ipv4.ip_unprivileged_port_start` at or below 7); without it the
+/// guard cannot be tested, and the test fails saying so.
+fn guarded_ports(ip: &str) -> Vec<UdpSocket> {
+    [7u16, 19]
+        .iter()
+        .map(|&port| {
+            let s = UdpSocket::bind((ip, port)).unwrap_or_else(|e| {
+                panic!(
+                    "cannot bind udp {ip}:{port} ({e}): this test needs root or \
+                     sysctl net.ipv4.ip_unprivileged_port_start=0 to play a small service"
+                )
+            });
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            s
+        })
+        .collect()
+}
+
 #[test]
 fn datagrams_from_small_service_ports_are_not_answered() {
     // Pretend to be a chargen service (port 19) and an echo service (7):
-    // answering would start an endless ping-pong. We run as root here; if
-    // not, the low ports cannot be bound and there is nothing to test.
-    let srv = serve(&["echo=udp://127.0.0.1:0"], Options::default());
-    for port in [7u16, 19] {
-        let Ok(fake) = UdpSocket::bind(("127.0.0.1", port)) else {
-            eprintln!("cannot bind port {port} (not root?); skipped");
-            continue;
-        };
-        fake.set_read_timeout(Some(std::time::Duration::from_millis(300)))
-            .unwrap();
-        fake.send_to(b"loop me", srv.addrs[0]).unwrap();
-        let mut buf = [0u8; 16];
+    // answering would start an endless ping-pong.
+    let srv = serve(
+        &["echo=udp://127.0.0.1:0", "chat=udp://127.0.0.1:0"],
+        Options::default(),
+    );
+    let (echo, chat) = (srv.addrs[0], srv.addrs[1]);
+    let guarded = guarded_ports("127.0.0.2");
+    let mut buf = [0u8; 64];
+    for g in &guarded {
+        g.send_to(b"loop me", echo).unwrap();
         assert!(
-            fake.recv_from(&mut buf).is_err(),
-            "port {port} must get no reply"
+            g.recv_from(&mut buf).is_err(),
+            "{:?} got a reply",
+            g.local_addr()
         );
     }
-    // An ordinary port still does: the guard dropped only those.
+    // The guard on *received* datagrams (the one on sends would stop the
+    // echo anyway): a chat datagram from a guarded port makes no member
+    // and is relayed to nobody. M, a member, hears N's marker next — not
+    // a relay from port 7 or 19 before it.
+    let (m, n) = (udp_client(), udp_client());
+    m.send_to(b"hi", chat).unwrap();
+    for g in &guarded {
+        g.send_to(b"loop me", chat).unwrap();
+    }
+    n.send_to(b"marker", chat).unwrap();
+    let (len, _) = m.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..len]),
+        format!("{}: marker", n.local_addr().unwrap()),
+        "the next thing M hears"
+    );
+    // Dropped before any service saw them: frames are "hi" and "marker".
+    assert_eq!(srv.counters.snapshot().frames_in, 2);
+    // An ordinary port still gets its echo: the guard dropped only those.
     let u = udp_client();
-    u.send_to(b"hi", srv.addrs[0]).unwrap();
-    let mut buf = [0u8; 16];
+    u.send_to(b"hi", echo).unwrap();
     assert_eq!(u.recv_from(&mut buf).unwrap().0, 2);
 }
 
@@ -108,16 +146,14 @@ fn bound_not_running(spec: &str) -> (SocketAddr, Counters, mpsc::Sender<()>) {
 fn datagrams_waiting_together_are_received_and_answered_in_batches() {
     let (addr, counters, go) = bound_not_running("upper=udp://127.0.0.1:0");
     // 100 small datagrams from one socket, interleaved with datagrams from
-    // the guarded ports 7 and 19 when we can bind them (root): the guard
-    // must hold inside a batch too.
+    // the guarded ports 7 and 19: the guard must hold inside a batch too.
     let u = udp_client();
-    let guarded: Vec<UdpSocket> = [7u16, 19]
-        .iter()
-        .filter_map(|&p| UdpSocket::bind(("127.0.0.1", p)).ok())
-        .collect();
+    let guarded = guarded_ports("127.0.0.3");
+    // 200 in all: the socket's default receive buffer holds about 256
+    // small datagrams, and none may be lost to it.
     for i in 0..100 {
         u.send_to(format!("dgram {i}").as_bytes(), addr).unwrap();
-        for g in &guarded {
+        for g in guarded.iter().filter(|_| i % 2 == 0) {
             g.send_to(b"loop me", addr).unwrap();
         }
     }
@@ -133,14 +169,16 @@ fn datagrams_waiting_together_are_received_and_answered_in_batches() {
         );
     }
     for g in &guarded {
-        g.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
         assert!(g.recv_from(&mut buf).is_err(), "a guarded port got a reply");
     }
     // Everything was waiting when the loop first looked: 32 a call, so a
     // handful of receive calls and as many sends, not 100 of each.
     let s = counters.snapshot();
-    let datagrams = 100 * (1 + guarded.len() as u64);
+    let datagrams = 100 + 50 * guarded.len() as u64;
+    assert_eq!(
+        s.frames_in, 100,
+        "the guarded ports' datagrams reached no service"
+    );
     assert_eq!(
         s.bytes_in,
         (0..100)

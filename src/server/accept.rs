@@ -46,6 +46,7 @@ impl Server {
                         "accept on {}: WouldBlock (no more waiting; call again on the next READABLE)",
                         self.listeners[li].endpoint
                     );
+                    self.fds_available();
                     self.listeners[li].backlog = false;
                     return;
                 }
@@ -69,6 +70,7 @@ impl Server {
                 }
             }
         }
+        self.fds_available();
         // The batch is used up and more may wait. Edge-triggered readiness
         // will not be reported again for them, so remember to come back:
         // next_timeout() is zero while a backlog is pending.
@@ -101,6 +103,28 @@ impl Server {
         self.accept_paused_until = Some(self.now_ms + ACCEPT_PAUSE_MS);
     }
 
+    /// An accept found a descriptor to spare (it said `WouldBlock`, or a
+    /// batch went through without running out): an out-of-descriptors
+    /// episode is over. Not at the first accept that succeeds: Linux
+    /// allocates the descriptor before it looks at the queue, so when the
+    /// last free one has just gone to a waiting connection, the next
+    /// `accept` says `EMFILE` even with nobody waiting — the same episode,
+    /// not a new one.
+    fn fds_available(&mut self) {
+        if self.fd_episode {
+            info!("accept: file descriptors available again");
+            self.fd_episode = false;
+        }
+    }
+
+    /// Give back a `--max-conns` place [`reserve_total`](Self::reserve_total)
+    /// took for a connection that was not kept after all.
+    fn release_total(&self) {
+        if let Some(total) = &self.open_total {
+            total.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// A descriptor was freed: if accepting paused for want of one, try
     /// again on the next on_timer().
     pub(super) fn fd_freed(&mut self) {
@@ -111,11 +135,7 @@ impl Server {
 
     /// Take in one accepted connection, or refuse it at the cap.
     fn admit(&mut self, li: usize, mut stream: TcpStream, peer: SocketAddr) {
-        if self.fd_episode {
-            info!("accept: file descriptors available again");
-            self.fd_episode = false;
-        }
-        let capacity = self.token_end - self.token_base - self.listeners.len();
+        let capacity = (self.token_end - self.token_base).saturating_sub(self.listeners.len());
         let limit = self.opts.max_conns.min(capacity);
         if self.conns.len() >= limit || !self.reserve_total() {
             self.counters[li].refused.add(1);
@@ -130,11 +150,15 @@ impl Server {
         builder::configure_accepted(&stream);
         let key = self.conns.vacant_entry().key();
         let token = self.conn_token(key);
-        let Some(registry) = &self.registry else {
-            return;
+        let registered = match &self.registry {
+            Some(registry) => registry.register(&mut stream, token, Interest::READABLE),
+            None => Err(io::Error::other("not registered in a poll")),
         };
-        if let Err(e) = registry.register(&mut stream, token, Interest::READABLE) {
+        if let Err(e) = registered {
             warn!("register {peer}: {e}; closed");
+            // Its place was taken above: give it back, or every failed
+            // registration would shrink --max-conns for good.
+            self.release_total();
             return;
         }
         let member_idx = self.listeners[li].room.join(key);
@@ -156,5 +180,59 @@ impl Server {
         if self.conns.get(key).is_some_and(|c| c.pending_out() > 0) {
             self.mark_dirty(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use mio::Poll;
+
+    use super::*;
+    use crate::Options;
+
+    /// A worker whose registration of a new connection fails gives its
+    /// `--max-conns` place back: with one place, a failed registration
+    /// would otherwise refuse everyone after it.
+    #[test]
+    fn a_connection_that_cannot_be_registered_gives_its_place_back() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let opts = Options {
+            max_conns: 1,
+            ..Options::default()
+        };
+        let spec = "echo=tcp://127.0.0.1:0".parse().unwrap();
+        let mut server = Server::builder(opts)
+            .worker(true, Arc::clone(&total), &crate::stats::Counters::default())
+            .listen(&spec)
+            .build()
+            .unwrap();
+        let addr = server.listeners().next().unwrap().1.addr;
+        let poll = Poll::new().unwrap();
+        server.register(poll.registry(), 0..16).unwrap();
+        // The server's registry handle now names /dev/null, not an epoll
+        // instance: every epoll_ctl on it fails (EINVAL), the way a real
+        // registration can fail (ENOMEM, ENOSPC at max_user_watches).
+        let fd = server.registry.as_ref().unwrap().as_raw_fd();
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: dup2 onto a descriptor this server owns and will close
+        // itself; it stays open (now naming /dev/null) for as long.
+        assert!(unsafe { libc::dup2(null.as_raw_fd(), fd) } >= 0);
+        for _ in 0..3 {
+            let _client = std::net::TcpStream::connect(addr).unwrap();
+            // connect() returned: the handshake is done and the connection
+            // waits in the listener's queue.
+            server.accept_some(0);
+            assert_eq!(server.conns.len(), 0, "not kept");
+            assert_eq!(total.load(Ordering::Relaxed), 0, "its place given back");
+        }
+        assert_eq!(
+            server.counters().snapshot().refused,
+            0,
+            "never refused for the cap"
+        );
     }
 }

@@ -231,3 +231,61 @@ pub fn last_stats_line(err: &mut impl BufRead) -> String {
     }
     last
 }
+
+/// How late a timeout may fire, as docs/protocol.md ("Timers") states it:
+/// 10 ms, plus the loop turn in progress — allowed 40 ms here (a turn of
+/// these tests' traffic is far shorter; the rest is a loaded 2-core
+/// machine waking the loop).
+pub const LATE: Duration = Duration::from_millis(50);
+
+/// How early a timeout may fire: it is kept in whole milliseconds from the
+/// turn that saw its event, so it may fire up to 1 ms before its time.
+pub const EARLY: Duration = Duration::from_millis(1);
+
+/// When something the test can only poll (a server counter) happened,
+/// bracketed from outside: polls `happened` every millisecond until it
+/// holds (failing after WAIT) and returns `(before, after)`, the start of
+/// the last poll that saw it not yet, and the end of the first that saw
+/// it. The event lies between them however late this thread was woken,
+/// so a bound checked with them cannot fail for the test's own slowness.
+pub fn bracket(mut happened: impl FnMut() -> bool) -> (Instant, Instant) {
+    let end = Instant::now() + WAIT;
+    let mut before = Instant::now();
+    assert!(!happened(), "it had already happened when the test looked");
+    loop {
+        let start = Instant::now();
+        if happened() {
+            return (before, Instant::now());
+        }
+        before = start;
+        assert!(start < end, "it did not happen within {WAIT:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The kernel's queues of the IPv4 TCP socket from `local` to `remote`
+/// (/proc/net/tcp, this network namespace): bytes sent but not yet
+/// acknowledged (`tx`), and bytes received but not yet read by the
+/// application (`rx`). For what a test cannot see through its own socket:
+/// how much of what it sent another process has really read.
+pub fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> (u64, u64) {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => panic!("tcp_queues: IPv4 only"),
+    };
+    let (l, r) = (hex(local), hex(remote));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    for row in table.lines().skip(1) {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        if f.len() > 4 && f[1] == l && f[2] == r {
+            let (tx, rx) = f[4].split_once(':').expect("tx:rx");
+            let n = |s: &str| u64::from_str_radix(s, 16).expect("hex queue");
+            return (n(tx), n(rx));
+        }
+    }
+    panic!("no TCP socket {local} -> {remote} in /proc/net/tcp");
+}
