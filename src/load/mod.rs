@@ -31,8 +31,10 @@
 mod driver;
 mod pattern;
 mod progress;
+pub mod reply;
 mod report;
 mod source;
+pub mod template;
 mod udp;
 
 use std::io;
