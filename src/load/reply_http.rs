@@ -36,14 +36,15 @@ fn head(buf: &[u8], max: usize) -> Result<Head, Decode> {
     let mut headers = [EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
-        Ok(Status::Complete(n)) => n,
-        Ok(Status::Partial) if buf.len() > MAX_HEAD.min(max) => {
+        // The same limit whether the head came whole or in parts.
+        Ok(Status::Complete(n)) if n <= MAX_HEAD.min(max) => n,
+        Ok(_) if buf.len() > MAX_HEAD.min(max) => {
             return Err(Decode::Malformed(format!(
                 "an HTTP response head over {} bytes",
                 MAX_HEAD.min(max)
             )))
         }
-        Ok(Status::Partial) => return Err(Decode::Need(buf.len() + 1)),
+        Ok(_) => return Err(Decode::Need(buf.len() + 1)),
         Err(e) => return Err(Decode::Malformed(format!("not an HTTP response head: {e}"))),
     };
     let mut h = Head {
@@ -72,7 +73,7 @@ fn head(buf: &[u8], max: usize) -> Result<Head, Decode> {
             }
         } else if hd.name.eq_ignore_ascii_case("transfer-encoding") {
             // Chunked is only meaningful as the last coding (§6.1).
-            h.chunked = tokens().last().is_some_and(|t| t == b"chunked");
+            h.chunked = tokens().next_back().is_some_and(|t| t == b"chunked");
         } else if hd.name.eq_ignore_ascii_case("connection") {
             for t in tokens() {
                 match &t[..] {
@@ -96,13 +97,13 @@ fn chunked(buf: &[u8], mut p: usize, max: usize) -> Result<usize, Decode> {
         }
         let rest = buf.get(p..).unwrap_or_default();
         let (used, size) = match httparse::parse_chunk_size(rest) {
-            Ok(Status::Complete(c)) => c,
-            Ok(Status::Partial) if rest.len() > 1024 => {
+            Ok(Status::Complete(c)) if c.0 <= 1024 => c,
+            Ok(_) if rest.len() > 1024 => {
                 return Err(Decode::Malformed(
                     "an HTTP chunk-size line over 1 KiB".into(),
                 ))
             }
-            Ok(Status::Partial) => return Err(Decode::Need(buf.len() + 1)),
+            Ok(_) => return Err(Decode::Need(buf.len() + 1)),
             Err(_) => return Err(Decode::Malformed("a bad HTTP chunk size".into())),
         };
         p += used;
@@ -110,11 +111,11 @@ fn chunked(buf: &[u8], mut p: usize, max: usize) -> Result<usize, Decode> {
             // The trailer section: header lines, then an empty line.
             let mut trailers = [EMPTY_HEADER; MAX_HEADERS];
             return match httparse::parse_headers(&buf[p..], &mut trailers) {
-                Ok(Status::Complete((n, _))) => Ok(p + n),
-                Ok(Status::Partial) if buf.len() - p > MAX_HEAD => {
+                Ok(Status::Complete((n, _))) if n <= MAX_HEAD => Ok(p + n),
+                Ok(_) if buf.len() - p > MAX_HEAD => {
                     Err(Decode::Malformed("HTTP trailers over 64 KiB".into()))
                 }
-                Ok(Status::Partial) => Err(Decode::Need(buf.len() + 1)),
+                Ok(_) => Err(Decode::Need(buf.len() + 1)),
                 Err(e) => Err(Decode::Malformed(format!("bad HTTP trailers: {e}"))),
             };
         }
@@ -166,15 +167,15 @@ pub(super) fn decode(buf: &[u8], eof: bool, max: usize) -> Decode {
             Some(t) if buf.len() < t => Decode::Need(t),
             Some(t) => done(t),
         },
+        None if buf.len() > max => Decode::Malformed(format!(
+            "an HTTP body (until close) over the {max}-byte limit"
+        )),
         // Delimited by the close (§6.3 rule 8): whatever came is the body.
         None if eof => Decode::Reply {
             len: buf.len(),
             error: h.code >= 400,
             close: true,
         },
-        None if buf.len() > max => Decode::Malformed(format!(
-            "an HTTP body (until close) over the {max}-byte limit"
-        )),
         None => Decode::Need(buf.len() + 1),
     }
 }

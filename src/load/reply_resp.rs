@@ -123,6 +123,9 @@ fn skip(buf: &[u8], mut p: usize, n: usize, max: usize) -> Result<usize, Stop> {
             }
         }
     }
+    if p > max {
+        return Err(Bad(format!("a RESP value over the {max}-byte limit")));
+    }
     Ok(p)
 }
 

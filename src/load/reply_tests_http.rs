@@ -9,7 +9,7 @@ enum Body {
     Length(Vec<u8>),
     /// Chunks (none empty), an extension on the first, trailers.
     Chunked(Vec<Vec<u8>>, bool, Vec<(String, String)>),
-    NoBody,
+    Empty,
 }
 
 #[derive(Clone, Debug)]
@@ -30,7 +30,7 @@ fn write(r: &Resp, out: &mut Vec<u8>) -> Vec<Seen> {
     }
     let start = out.len();
     let code = match r.body {
-        Body::NoBody => 204,
+        Body::Empty => 204,
         _ => r.code,
     };
     out.extend_from_slice(format!("HTTP/1.1 {code} Whatever\r\n").as_bytes());
@@ -59,7 +59,7 @@ fn write(r: &Resp, out: &mut Vec<u8>) -> Vec<Seen> {
             }
             out.extend_from_slice(b"\r\n");
         }
-        Body::NoBody => out.extend_from_slice(b"\r\n"),
+        Body::Empty => out.extend_from_slice(b"\r\n"),
     }
     seen.push(Seen::Reply {
         len: out.len() - start,
@@ -82,7 +82,7 @@ fn response() -> impl Strategy<Value = Resp> {
             prop::collection::vec(header(), 0..3)
         )
             .prop_map(|(c, e, t)| Body::Chunked(c, e, t)),
-        Just(Body::NoBody),
+        Just(Body::Empty),
     ];
     (
         prop::option::of(prop_oneof![Just(100u16), Just(103)]),
