@@ -31,6 +31,7 @@
 mod driver;
 mod pattern;
 mod progress;
+pub mod proto;
 pub mod reply;
 mod report;
 mod source;
