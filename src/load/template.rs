@@ -9,7 +9,9 @@
 //!
 //! Escapes: `\r \n \t \\ \0 \xHH`. Placeholders: `{seq}` (the
 //! connection's message number), `{conn}` (the connection's number),
-//! `{key:N}` (uniform integer in 0..N), `{rand:N}` (N random lowercase
+//! `{key:N}` (uniform integer in 0..N, zero-padded to the width of N−1,
+//! so a request's length does not vary: RESP bulk lengths and HTTP
+//! `Content-Length` stay right), `{rand:N}` (N random lowercase
 //! letters), `{pad:N}` (N bytes `x`), `{{` and `}}` for braces. A bad
 //! template is an error naming its byte column (1-based) and what was
 //! expected there. The random parts come from [`Rng`], seeded per
@@ -206,7 +208,13 @@ impl Template {
                 Part::Lit(a, b) => out.extend_from_slice(&self.lits[a..b]),
                 Part::Seq => push_decimal(out, seq),
                 Part::Conn => push_decimal(out, conn),
-                Part::Key(n) => push_decimal(out, rng.below(n)),
+                Part::Key(n) => {
+                    // Zero-padded to the width of n - 1 (see the module doc).
+                    let at = out.len();
+                    push_decimal(out, rng.below(n));
+                    let pad = decimal_width(n - 1) - (out.len() - at);
+                    out.splice(at..at, std::iter::repeat(b'0').take(pad));
+                }
                 Part::Rand(n) => {
                     for _ in 0..n {
                         out.push(b'a' + rng.below(26) as u8);
@@ -216,6 +224,16 @@ impl Template {
             }
         }
     }
+}
+
+/// How many decimal digits `v` takes.
+fn decimal_width(mut v: u64) -> usize {
+    let mut w = 1;
+    while v >= 10 {
+        v /= 10;
+        w += 1;
+    }
+    w
 }
 
 /// Append `v` in decimal, without a formatter's allocation.

@@ -29,7 +29,21 @@ fn random_parts_follow_the_seed() {
     assert_ne!(a, render("{key:1000} {rand:12}", 0, 4, 99));
     let s = String::from_utf8(a).unwrap();
     let (k, r) = s.split_once(' ').unwrap();
-    assert!(k.parse::<u64>().unwrap() < 1000);
+    assert!(k.len() == 3 && k.parse::<u64>().unwrap() < 1000, "{k}");
+    // Keys are zero-padded to the width of N-1: a request's length is fixed.
+    let mut rng = Rng::for_conn(1, 0);
+    let t = Template::parse("k{key:100}").unwrap();
+    let mut lens = std::collections::BTreeSet::new();
+    let mut small = false;
+    for _ in 0..1000 {
+        let mut out = Vec::new();
+        t.render(0, 0, &mut rng, &mut out);
+        lens.insert(out.len());
+        small |= out[1] == b'0';
+    }
+    assert_eq!(lens.into_iter().collect::<Vec<_>>(), vec![3]);
+    assert!(small);
+    assert_eq!(render("{key:1}", 0, 0, 1), b"0");
     assert!(r.len() == 12 && r.bytes().all(|b| b.is_ascii_lowercase()));
     assert!(Template::parse("{key:2}").unwrap().is_random());
     assert!(!Template::parse("{seq}{pad:2}").unwrap().is_random());
@@ -113,7 +127,7 @@ proptest! {
                 Piece::Esc(b) => { src.push_str(&format!("\\x{b:02x}")); want.push(*b); }
                 Piece::Seq => { src.push_str("{seq}"); want.extend_from_slice(seq.to_string().as_bytes()); }
                 Piece::Conn => { src.push_str("{conn}"); want.extend_from_slice(conn.to_string().as_bytes()); }
-                Piece::Pad(n) => { src.push_str(&format!("{{pad:{n}}}")); want.extend(std::iter::repeat_n(b'x', *n as usize)); }
+                Piece::Pad(n) => { src.push_str(&format!("{{pad:{n}}}")); want.extend(std::iter::repeat(b'x').take(*n as usize)); }
                 Piece::Brace(open) => { src.push_str(if *open { "{{" } else { "}}" }); want.push(if *open { b'{' } else { b'}' }); }
             }
         }
