@@ -130,13 +130,14 @@ fn main() {
             connect_rate: 5000.0,
             idle: false,
             churn: None,
+            ..LoadConfig::default()
         };
         let load_thread = thread::Builder::new().name("load-gen".into());
         let before = thread_cpu();
         let (report, load_cpu) = load_thread
             .spawn(move || {
                 let c0 = own_cpu();
-                let r = load::run_with_progress(&cfg, false);
+                let r = load::run_with_progress(&cfg, false, &load::Stop::new());
                 (r, own_cpu() - c0)
             })
             .unwrap()

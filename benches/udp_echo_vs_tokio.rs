@@ -177,6 +177,7 @@ fn main() {
                     connect_rate: 5000.0,
                     idle: false,
                     churn: None,
+                    ..LoadConfig::default()
                 };
                 let perf = SyscallCount::start(*tid, calls);
                 let cpu0 = cpu_of(*tid);
@@ -184,7 +185,7 @@ fn main() {
                     .name("load-udp".into())
                     .spawn(move || {
                         pin(1);
-                        load::run_with_progress(&cfg, false)
+                        load::run_with_progress(&cfg, false, &load::Stop::new())
                     })
                     .unwrap()
                     .join()

@@ -382,26 +382,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
 }
 
 fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
-    let udp = a
-        .endpoints
-        .iter()
-        .filter(|e| e.proto == sockloop::Proto::Udp)
-        .count();
-    let misuse = if udp > 0 && udp < a.endpoints.len() {
-        Some("tcp:// and udp:// targets cannot be mixed in one run")
-    } else if udp > 0 && (a.churn.is_some() || a.idle || a.rate.is_some()) {
-        Some("--churn, --idle and --rate apply to tcp:// targets only")
-    } else {
-        None
-    };
-    if let Some(why) = misuse {
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::ArgumentConflict,
-                format!("load: {why}"),
-            )
-            .exit();
-    }
     let cfg = LoadConfig {
         endpoints: a.endpoints,
         threads: a.threads,
@@ -413,8 +393,23 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         connect_rate: a.connect_rate,
         idle: a.idle,
         churn: a.churn,
+        request: a.request,
+        reply: a.reply,
+        expect: a.expect.map(|p| p.0),
+        seed: a.seed,
+        ..LoadConfig::default()
     };
-    let report = load::run(&cfg)?;
+    // The option rules live with the options (LoadConfig::validate); a
+    // broken one is a usage error here.
+    if let Err(why) = cfg.validate() {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("load: {why}"),
+            )
+            .exit();
+    }
+    let report = load::run(&cfg, &stop_on_signals()?)?;
     let write = |path: &Option<std::path::PathBuf>, flag: &str, text: String| match path {
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{flag} {}: {e}", p.display())),
         None => Ok(()),
@@ -431,4 +426,23 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A stop handle that SIGINT or SIGTERM triggers: the run ends early with
+/// the summary of what it measured, and exits as that summary says.
+fn stop_on_signals() -> Result<load::Stop, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = load::Stop::new();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("signals: {e}"))?;
+    let on_signal = stop.clone();
+    std::thread::Builder::new()
+        .name("load-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                on_signal.stop();
+            }
+        })
+        .map_err(|e| format!("signals: {e}"))?;
+    Ok(stop)
 }

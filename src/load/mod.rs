@@ -1,40 +1,42 @@
-//! `sockloop load`: a load generator for echo-like services, on a mio loop
-//! of its own, as lean per message as the server it drives.
-//!
-//! Each connection sends messages of `size` bytes and expects the same
-//! bytes back. A message's content is a function of its offset in the
-//! connection's byte stream ([`pattern`]), so neither side of the check
-//! needs a buffer: bytes to send are generated into the one scratch buffer,
-//! and each reply byte is compared with what that offset must hold. A reply
-//! may arrive in any number of reads; a short read is normal.
+//! `sockloop load`: a load generator on a mio loop of its own, as lean
+//! per message as the server it drives.
 //!
 //! ```text
-//!  ramp: connect at --connect-rate, from 127.0.0.{1,2,…} once one source
-//!        address would use more than half its ephemeral ports
-//!  run:  keep --pipeline messages in flight per connection; with --rate,
-//!        message j of a connection is *due* at a fixed time, and its
-//!        latency counts from then, even if it could only be sent later
-//!        (no coordinated omission)
-//!  idle: just hold the connections and count who is still there
+//!  main.rs ── LoadConfig::validate (usage errors), Stop (signals) ──┐
+//!  run ─ T threads, each a driver with its share of the connections ─┤
+//!        driver.rs (TCP) / udp/ (UDP): sockets, clock, schedule      │
+//!          ├─ protocol.rs: what is sent, how replies are cut/judged   │
+//!          │    (pattern.rs: echo over TCP; udp/datagram.rs: over UDP)│
+//!          └─ measure.rs: latencies, seconds, failures, warm-up       │
+//!  Report::merge → report/ (table, JSON, .hgrm, CSV) ────────────────┘
 //! ```
 //!
-//! Latencies go into an HDR histogram (nanoseconds, 3 significant digits).
+//! A run: ramp (connect at `--connect-rate`, from 127.0.0.{1,2,…} once one
+//! source address would use more than half its ephemeral ports), then the
+//! measured window (`--duration`): keep `--pipeline` messages in flight
+//! per connection; with `--rate`, message j of a connection is *due* at a
+//! fixed time and its latency counts from then, even if it could only be
+//! sent later (no coordinated omission). `--idle` just holds the
+//! connections. Latencies go into HDR histograms (ns, 3 significant
+//! digits).
 //!
-//! Files: `pattern.rs` (what each connection sends and expects),
-//! `progress.rs` (the progress line, one loop or several), `udp.rs` (the
-//! UDP driver),
-//! `source.rs` (source addresses and connecting), `driver.rs` (the poll
-//! loop that drives the connections' traffic) with `driver/connect.rs`
-//! (a connection's life: connect, time out, lose, replace), `report.rs`
-//! (the summary, table and JSON).
+//! Other files: `config.rs` (the options and their rules), `stop.rs`
+//! (ending a run early), `progress.rs` (the progress line, one loop or
+//! several), `source.rs` (source addresses and connecting),
+//! `driver/connect.rs` (a TCP connection's life), `driver/traffic.rs` (its
+//! traffic).
 
+mod config;
 mod driver;
+pub mod framed;
+mod measure;
 mod pattern;
 mod progress;
-pub mod proto;
+mod protocol;
 pub mod reply;
 mod report;
 mod source;
+mod stop;
 pub mod template;
 mod udp;
 
@@ -42,43 +44,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::addr::{Endpoint, Proto};
-
-pub use pattern::pattern;
+pub use config::LoadConfig;
+use pattern::Echo;
 use progress::Progress;
-pub use report::Report;
-
-/// What `sockloop load` is asked to do.
-#[derive(Clone, Debug)]
-pub struct LoadConfig {
-    /// The echo-like services to drive: connection `g` goes to
-    /// `endpoints[g % len]` (a server with several workers, or several
-    /// servers).
-    pub endpoints: Vec<Endpoint>,
-    /// Poll loops (threads), each with its share of the connections.
-    pub threads: usize,
-    /// Connections to open.
-    pub conns: usize,
-    /// Bytes per message.
-    pub size: usize,
-    /// How long to measure, after every connection is open.
-    pub duration: Duration,
-    /// Messages in flight per connection.
-    pub pipeline: usize,
-    /// Messages per second over all connections; `None`: as fast as
-    /// replies allow.
-    pub rate: Option<f64>,
-    /// New connections per second while ramping up.
-    pub connect_rate: f64,
-    /// Hold the connections without traffic.
-    pub idle: bool,
-    /// `--churn M`: each connection closes after M round trips and is
-    /// replaced at once.
-    pub churn: Option<u64>,
-}
-
-/// A connection attempt still unanswered after this long has failed.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use report::{Report, Second};
+pub use stop::Stop;
 
 /// Ports of one source address kept free for everything else.
 pub(crate) const PORT_MARGIN: usize = 1000;
@@ -86,17 +56,9 @@ pub(crate) const PORT_MARGIN: usize = 1000;
 /// File descriptors `load` needs besides its connections.
 const FD_MARGIN: usize = 32;
 
-/// Why a connection whose replies differ from what it sent is dropped.
-pub(crate) const WRONG_BYTES: &str = "wrong reply bytes: the target does not look like an echo-like service (echo, or upper with these ASCII messages)";
-
-/// Why a run in which nothing came back failed, naming its targets.
-pub(crate) fn no_reply(cfg: &LoadConfig) -> String {
-    let targets: Vec<String> = cfg.endpoints.iter().map(|e| e.to_string()).collect();
-    format!("{NO_REPLY} ({})", targets.join(", "))
-}
-
-/// Why a run in which nothing came back failed.
-const NO_REPLY: &str = "no reply came back in the whole run: the target does not look like an echo-like service (echo, or upper)";
+/// How the reason for a run in which nothing came back begins (the
+/// protocol says what the target does not look like).
+pub(crate) const NO_REPLY: &str = "no reply came back in the whole run";
 
 pub(crate) fn reason(e: &io::Error) -> String {
     match e.kind() {
@@ -109,31 +71,29 @@ pub(crate) fn reason(e: &io::Error) -> String {
     }
 }
 
-/// Run the load; progress on stderr. Errors only for setup problems; a
-/// failed connection is counted, not fatal.
-pub fn run(cfg: &LoadConfig) -> Result<Report, String> {
-    run_with_progress(cfg, true)
+/// Run the load; progress on stderr. `stop` ends it early (the command
+/// line wires SIGINT/SIGTERM to it; the library installs no handler).
+/// Errors only for bad options or setup problems; a failed connection is
+/// counted, not fatal.
+pub fn run(cfg: &LoadConfig, stop: &Stop) -> Result<Report, String> {
+    run_with_progress(cfg, true, stop)
 }
 
 /// [`run`], with progress lines on stderr or not.
-pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, String> {
-    let udp = cfg
-        .endpoints
-        .iter()
-        .filter(|e| e.proto == Proto::Udp)
-        .count();
-    if udp > 0 && udp < cfg.endpoints.len() {
-        return Err("load drives tcp:// or udp:// targets, not both in one run".into());
-    }
-    if cfg.endpoints.is_empty() || cfg.conns == 0 || cfg.threads == 0 {
-        return Err("load needs a target, --conns ≥ 1 and --threads ≥ 1".into());
-    }
-    if cfg.connect_rate.is_nan()
-        || cfg.connect_rate <= 0.0
-        || cfg.rate.is_some_and(|r| r.is_nan() || r <= 0.0)
-    {
-        return Err("--rate and --connect-rate must be above 0".into());
-    }
+pub fn run_with_progress(cfg: &LoadConfig, progress: bool, stop: &Stop) -> Result<Report, String> {
+    cfg.validate()?;
+    // A run with random requests always has a seed, reported, so it can
+    // be repeated.
+    let resolved;
+    let cfg = if !cfg.request.is_empty() && cfg.seed.is_none() {
+        resolved = LoadConfig {
+            seed: Some(template::seed_from_time()),
+            ..cfg.clone()
+        };
+        &resolved
+    } else {
+        cfg
+    };
     // Say at once if the connections cannot all be had, rather than fail
     // part-way through the ramp.
     let limit = crate::sys::raise_fd_limit().map_err(|e| format!("open-file limit: {e}"))? as usize;
@@ -144,20 +104,18 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
             cfg.conns + FD_MARGIN
         ));
     }
-    let threads = cfg.threads.min(cfg.conns);
-    if udp > 0 && threads == 1 {
-        return udp::run(cfg, 0, Progress::Print(progress)).map_err(|e| format!("udp: {e}"));
-    }
     // Each target gets its share of the connections, and the source
     // addresses that share needs.
     let per_target = cfg.conns.div_ceil(cfg.endpoints.len());
-    let sources = source::source_addrs(cfg.endpoints[0].addr, per_target)?;
+    let sources = if cfg.udp() {
+        Vec::new()
+    } else {
+        source::source_addrs(cfg.endpoints[0].addr, per_target)?
+    };
+    let threads = cfg.threads.min(cfg.conns);
     if threads == 1 {
-        let driver = driver::Driver::new(cfg, 0, sources, Progress::Print(progress));
-        return driver
-            .map_err(|e| format!("poll: {e}"))?
-            .run()
-            .map_err(|e| format!("poll: {e}"));
+        let one = drive(cfg, 0, sources, Progress::Print(progress), stop)?;
+        return Ok(Report::merge(cfg, vec![one]));
     }
     // T loops, shared nothing but a slot each for the progress line.
     let shared: Arc<Vec<progress::Slot>> =
@@ -170,21 +128,13 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
         let share = part.conns as f64 / cfg.conns as f64;
         part.rate = cfg.rate.map(|r| r * share);
         part.connect_rate = cfg.connect_rate * share;
-        let (sources, shared) = (sources.clone(), Arc::clone(&shared));
+        let (sources, shared, stop) = (sources.clone(), Arc::clone(&shared), stop.clone());
         let start = first;
         first += part.conns;
         handles.push(
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
-                .spawn(move || {
-                    let progress = Progress::Shared(shared, t);
-                    if udp > 0 {
-                        return udp::run(&part, start, progress).map_err(|e| format!("udp: {e}"));
-                    }
-                    driver::Driver::new(&part, start, sources, progress)
-                        .and_then(|d| d.run())
-                        .map_err(|e| format!("poll: {e}"))
-                })
+                .spawn(move || drive(&part, start, sources, Progress::Shared(shared, t), &stop))
                 .map_err(|e| format!("thread: {e}"))?,
         );
     }
@@ -204,5 +154,38 @@ pub fn run_with_progress(cfg: &LoadConfig, progress: bool) -> Result<Report, Str
                 .map_err(|_| "a load thread panicked".to_string())??,
         );
     }
-    Ok(Report::merge(reports))
+    Ok(Report::merge(cfg, reports))
+}
+
+/// One loop's run: the driver for the transport, with the protocol the
+/// options ask for (the place a new protocol plugs in).
+fn drive(
+    cfg: &LoadConfig,
+    first: usize,
+    sources: Vec<std::net::IpAddr>,
+    progress: Progress,
+    stop: &Stop,
+) -> Result<Report, String> {
+    if !cfg.request.is_empty() {
+        // `run` resolved the seed (from the clock if none was given).
+        let proto = framed::Framed::new(cfg, cfg.seed.unwrap_or(0), first);
+        if cfg.udp() {
+            return udp::UdpDriver::new(cfg, proto, first, progress, stop)
+                .and_then(|d| d.run())
+                .map_err(|e| format!("udp: {e}"));
+        }
+        return driver::Driver::new(cfg, proto, first, sources, progress, stop)
+            .and_then(|d| d.run())
+            .map_err(|e| format!("poll: {e}"));
+    }
+    if cfg.udp() {
+        let proto = udp::EchoDatagram::new(cfg.size);
+        return udp::UdpDriver::new(cfg, proto, first, progress, stop)
+            .and_then(|d| d.run())
+            .map_err(|e| format!("udp: {e}"));
+    }
+    let proto = Echo::new(cfg.size);
+    driver::Driver::new(cfg, proto, first, sources, progress, stop)
+        .and_then(|d| d.run())
+        .map_err(|e| format!("poll: {e}"))
 }

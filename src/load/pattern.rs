@@ -1,13 +1,19 @@
-//! What each connection sends and expects back: a message's bytes are a
-//! function of its offset in the connection's stream, so neither side of
-//! the check needs a buffer of its own.
+//! The echo pattern, `load`'s first [`Protocol`]: what each connection
+//! sends and expects back. A message's bytes are a function of its offset
+//! in the connection's stream, so neither side of the check needs a buffer
+//! of its own: sending generates a slice, checking compares one.
+
+use super::protocol::{Protocol, Verdict};
 
 const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// The byte at offset `off` of connection `conn`'s stream, for messages of
 /// `size` bytes: each message is digits and capital letters ending in
 /// `\n`, so `echo` and `upper` (and their `line` framings) return it as is.
-pub fn pattern(conn: usize, size: usize, off: u64) -> u8 {
+/// The definition [`Pattern`] computes a slice at a time (tests compare
+/// the two).
+#[cfg(test)]
+fn pattern(conn: usize, size: usize, off: u64) -> u8 {
     let i = (off % size as u64) as usize;
     if i == size - 1 {
         b'\n'
@@ -17,7 +23,7 @@ pub fn pattern(conn: usize, size: usize, off: u64) -> u8 {
     }
 }
 
-/// [`pattern`] a slice at a time: the bytes of a connection's stream come
+/// The pattern a slice at a time: the bytes of a connection's stream come
 /// from one precomputed run of the alphabet, so sending copies slices and
 /// checking compares them (`memcpy` and `memcmp`, not a computation per
 /// byte).
@@ -76,6 +82,64 @@ impl Pattern {
     }
 }
 
+/// Why a connection whose replies differ from what it sent is dropped.
+pub(crate) const WRONG_BYTES: &str = "wrong reply bytes: the target does not look like an echo-like service (echo, or upper with these ASCII messages)";
+
+/// The echo pattern as a [`Protocol`]: message `seq` of connection `conn`
+/// is bytes `seq × size ..` of connection `conn`'s pattern, and its reply
+/// is the same bytes.
+pub(crate) struct Echo {
+    pattern: Pattern,
+    size: u64,
+}
+
+impl Echo {
+    /// Messages of `size` bytes (at least 1).
+    pub(crate) fn new(size: usize) -> Self {
+        Echo {
+            pattern: Pattern::new(size),
+            size: size as u64,
+        }
+    }
+}
+
+impl Protocol for Echo {
+    fn request(&mut self, conn: usize, seq: u64, out: &mut Vec<u8>) {
+        self.pattern
+            .segments(conn, seq * self.size, self.size as usize, |piece, _| {
+                out.extend_from_slice(piece);
+                true
+            });
+    }
+
+    /// Compare what there is of the reply under way with what its offset
+    /// must hold: a reply split over reads is checked piece by piece, and
+    /// nothing is kept (`Partial(all)`).
+    fn reply(&mut self, conn: usize, _seq: u64, off: u64, buf: &[u8]) -> Verdict {
+        let left = (self.size - off % self.size) as usize;
+        let n = left.min(buf.len());
+        let mut pos = 0;
+        let mut same = true;
+        self.pattern.segments(conn, off, n, |want, _| {
+            same = buf[pos..pos + want.len()] == *want;
+            pos += want.len();
+            same
+        });
+        match (same, n == left) {
+            (false, _) => {
+                log::debug!("load: connection {conn}: wrong reply bytes after offset {off}");
+                Verdict::Broken(WRONG_BYTES.into())
+            }
+            (true, true) => Verdict::Ok(n),
+            (true, false) => Verdict::Partial(n),
+        }
+    }
+
+    fn silence(&self) -> &'static str {
+        "the target does not look like an echo-like service (echo, or upper)"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +178,47 @@ mod tests {
         let a: Vec<u8> = (0..8).map(|o| pattern(0, 8, o)).collect();
         let b: Vec<u8> = (8..16).map(|o| pattern(0, 8, o)).collect();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn echo_checks_a_reply_split_anywhere_and_keeps_nothing() {
+        let mut e = Echo::new(10);
+        let mut sent = Vec::new();
+        for seq in 0..3 {
+            e.request(4, seq, &mut sent);
+        }
+        assert_eq!(sent.len(), 30);
+        // Cut at 7 and 23: a partial, a completion, a whole one, a partial.
+        let mut off = 0u64;
+        let mut seq = 0;
+        let mut verdicts = Vec::new();
+        for chunk in [&sent[..7], &sent[7..23], &sent[23..]] {
+            let mut pos = 0;
+            while pos < chunk.len() {
+                let v = e.reply(4, seq, off, &chunk[pos..]);
+                let n = match v {
+                    Verdict::Ok(n) => {
+                        seq += 1;
+                        n
+                    }
+                    Verdict::Partial(n) => n,
+                    ref other => panic!("{other:?}"),
+                };
+                verdicts.push(v);
+                pos += n;
+                off += n as u64;
+            }
+        }
+        use Verdict::*;
+        assert_eq!(
+            verdicts,
+            [Partial(7), Ok(3), Ok(10), Partial(3), Ok(7)],
+            "every byte offered once"
+        );
+        let mut wrong = sent[10..20].to_vec();
+        wrong[4] ^= 1;
+        assert!(matches!(e.reply(4, 1, 10, &wrong), Broken(_)));
+        // Another connection's bytes are wrong for this one.
+        assert!(matches!(e.reply(5, 0, 0, &sent[..10]), Broken(_)));
     }
 }

@@ -1,40 +1,63 @@
-//! The summary of a run: what `load` prints, as a table or one JSON object.
+//! The summary of a run: its figures ([`Report`]), merged over threads,
+//! and its verdict. How it is written out: `report/text.rs` (the table,
+//! `.hgrm`, the timeline CSV) and `report/json.rs` (`--json`).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-/// Why connections failed, counted.
+use super::measure::{latency_histogram, second_histogram};
+use super::LoadConfig;
+
+mod json;
+mod text;
+
+/// Why connections failed or replies were wrong, with the address, counted.
 pub(crate) type Failures = BTreeMap<String, u64>;
 
-/// A histogram for latencies in ns: 1 ns to 60 s, 3 significant digits.
-pub(crate) fn latency_histogram() -> std::io::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(std::io::Error::other)
-}
-
-/// One second of a run, for `--timeline`.
+/// One measured second of a run (`--timeline`, JSON `timeline`).
 #[derive(Debug)]
 pub struct Second {
+    /// The wall-clock unix second it began in.
+    pub unix: u64,
     /// Replies completed in that second.
     pub messages: u64,
     /// Errors in that second.
     pub errors: u64,
     /// Connections open at its end.
     pub open: u64,
-    /// Latencies of that second's replies, ns.
+    /// Connects completed in it (`--churn`).
+    pub connects: u64,
+    /// Latencies of its replies, ns (2 significant digits).
     pub hist: Histogram<u64>,
+    /// With `--rate`: its sends' lateness, ns.
+    pub lateness: Option<Histogram<u64>>,
 }
 
 impl Second {
-    /// An empty second recording into `hist`.
-    pub(crate) fn new(hist: Histogram<u64>) -> Self {
+    /// An empty second beginning at unix second `unix`.
+    pub(crate) fn new(unix: u64, paced: bool) -> Self {
         Second {
+            unix,
             messages: 0,
             errors: 0,
             open: 0,
-            hist,
+            connects: 0,
+            hist: second_histogram(),
+            lateness: paced.then(second_histogram),
+        }
+    }
+
+    /// Add another thread's same second.
+    fn add(&mut self, s: &Second) {
+        self.messages += s.messages;
+        self.errors += s.errors;
+        self.open += s.open;
+        self.connects += s.connects;
+        let _ = self.hist.add(&s.hist);
+        if let (Some(a), Some(b)) = (&mut self.lateness, &s.lateness) {
+            let _ = a.add(b);
         }
     }
 }
@@ -42,6 +65,8 @@ impl Second {
 /// The outcome of a run.
 #[derive(Debug)]
 pub struct Report {
+    /// What was asked.
+    pub settings: LoadConfig,
     /// It was an `--idle` run.
     pub idle: bool,
     /// Connections asked for.
@@ -61,18 +86,24 @@ pub struct Report {
     pub messages: u64,
     /// The measured window.
     pub elapsed: Duration,
+    /// When it began, unix seconds (0 if it never began).
+    pub started_unix: f64,
     /// Bytes per message.
     pub size: usize,
-    /// Wrong reply bytes, and connections lost mid-run.
+    /// Wrong replies, and connections lost mid-run.
     pub errors: u64,
     /// Round-trip latency, ns (with `--rate`, from when each was due).
     pub latency_ns: Histogram<u64>,
+    /// With `--rate`: round-trip latency from the actual send, ns.
+    pub latency_uncorrected_ns: Histogram<u64>,
+    /// With `--rate`: how late each message left (send − due), ns.
+    pub send_lateness_ns: Option<Histogram<u64>>,
     /// Messages measured by each thread (`--threads`), in order.
     pub per_thread_messages: Vec<u64>,
     /// `write` calls in the measured window (pipelined, about one per
     /// connection per turn, not one per message).
     pub writes: u64,
-    /// One row per second since the start (`--timeline`).
+    /// One row per measured second.
     pub timeline: Vec<Second>,
     /// `--churn M`, if asked.
     pub churn: Option<u64>,
@@ -86,37 +117,47 @@ pub struct Report {
     pub connects: u64,
     /// Connect latency (SYN to established, as the client sees it), ns.
     pub connect_latency_ns: Histogram<u64>,
+    /// With `--request`: replies counted by outcome, and the first wrong.
+    pub replies: Option<super::framed::Tally>,
 }
 
 impl Report {
-    /// One summary of several threads' runs: counts added, histograms
-    /// merged, the longest window.
-    pub fn merge(parts: Vec<Report>) -> Report {
-        let mut parts = parts.into_iter();
-        let Some(mut all) = parts.next() else {
-            return Report {
-                idle: false,
-                wanted: 0,
-                connections: 0,
-                held: 0,
-                failed: 0,
-                lost: 0,
-                failures: Failures::new(),
-                messages: 0,
-                elapsed: Duration::ZERO,
-                size: 0,
-                errors: 0,
-                latency_ns: Histogram::new(3).expect("3 significant digits is valid"),
-                per_thread_messages: Vec::new(),
-                writes: 0,
-                timeline: Vec::new(),
-                churn: None,
-                datagrams_lost: None,
-                churned: 0,
-                connects: 0,
-                connect_latency_ns: Histogram::new(3).expect("3 significant digits is valid"),
-            };
-        };
+    /// An empty report for `settings` (the start of a merge).
+    pub(crate) fn empty(settings: &LoadConfig) -> Report {
+        Report {
+            settings: settings.clone(),
+            idle: settings.idle,
+            wanted: 0,
+            connections: 0,
+            held: 0,
+            failed: 0,
+            lost: 0,
+            failures: Failures::new(),
+            messages: 0,
+            elapsed: Duration::ZERO,
+            started_unix: 0.0,
+            size: settings.size,
+            errors: 0,
+            latency_ns: latency_histogram(),
+            latency_uncorrected_ns: latency_histogram(),
+            send_lateness_ns: settings.rate.map(|_| latency_histogram()),
+            per_thread_messages: Vec::new(),
+            writes: 0,
+            timeline: Vec::new(),
+            churn: settings.churn,
+            datagrams_lost: settings.udp().then_some(0),
+            churned: 0,
+            connects: 0,
+            connect_latency_ns: latency_histogram(),
+            replies: None,
+        }
+    }
+
+    /// One summary of several threads' runs of `settings`: counts added,
+    /// histograms merged, seconds aligned by their number, the longest
+    /// window.
+    pub fn merge(settings: &LoadConfig, parts: Vec<Report>) -> Report {
+        let mut all = Report::empty(settings);
         for p in parts {
             all.wanted += p.wanted;
             all.connections += p.connections;
@@ -128,9 +169,18 @@ impl Report {
             }
             all.messages += p.messages;
             all.elapsed = all.elapsed.max(p.elapsed);
+            if all.started_unix == 0.0
+                || (p.started_unix > 0.0 && p.started_unix < all.started_unix)
+            {
+                all.started_unix = p.started_unix;
+            }
             all.errors += p.errors;
             // Same bounds in every thread, so adding cannot fail.
             let _ = all.latency_ns.add(&p.latency_ns);
+            let _ = all.latency_uncorrected_ns.add(&p.latency_uncorrected_ns);
+            if let (Some(a), Some(b)) = (&mut all.send_lateness_ns, &p.send_lateness_ns) {
+                let _ = a.add(b);
+            }
             all.per_thread_messages.extend(p.per_thread_messages);
             all.writes += p.writes;
             all.churned += p.churned;
@@ -139,15 +189,12 @@ impl Report {
             }
             all.connects += p.connects;
             let _ = all.connect_latency_ns.add(&p.connect_latency_ns);
-            // Second by second: counts added, histograms merged.
+            if let Some(t) = &p.replies {
+                all.replies.get_or_insert_with(Default::default).add(t);
+            }
             for (i, s) in p.timeline.into_iter().enumerate() {
                 match all.timeline.get_mut(i) {
-                    Some(a) => {
-                        a.messages += s.messages;
-                        a.errors += s.errors;
-                        a.open += s.open;
-                        let _ = a.hist.add(&s.hist);
-                    }
+                    Some(a) => a.add(&s),
                     None => all.timeline.push(s),
                 }
             }
@@ -156,7 +203,7 @@ impl Report {
         // run if no thread got any.
         if all.messages > 0 {
             all.failures
-                .retain(|why, _| !why.starts_with("no reply came back"));
+                .retain(|why, _| !why.starts_with(super::NO_REPLY));
         }
         all
     }
@@ -183,139 +230,7 @@ impl Report {
 
     /// The latency at quantile `q`, in µs.
     pub fn latency_us(&self, q: f64) -> f64 {
-        if self.latency_ns.is_empty() {
-            return 0.0;
-        }
-        self.latency_ns.value_at_quantile(q) as f64 / 1000.0
-    }
-
-    fn failures_json(&self) -> String {
-        let mut s = String::from("{");
-        for (i, (why, n)) in self.failures.iter().enumerate() {
-            let sep = if i > 0 { "," } else { "" };
-            let _ = write!(s, "{sep}\"{}\":{n}", json_escape(why));
-        }
-        s.push('}');
-        s
-    }
-
-    /// The summary as one JSON object (docs/protocol.md, "Command line" `load --json`).
-    pub fn to_json(&self) -> String {
-        if self.idle {
-            return format!(
-                "{{\"connections\":{},\"held\":{},\"failed\":{},\"failures\":{}}}",
-                self.wanted,
-                self.held,
-                self.failed,
-                self.failures_json()
-            );
-        }
-        format!(
-            "{{\"connections\":{},\"messages\":{},\"duration_sec\":{:.3},\"messages_per_sec\":{:.1},\"mb_per_sec\":{:.3},\"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"p99_9\":{:.1},\"max\":{:.1}}},\"errors\":{},\"failed\":{},\"lost_connections\":{},\"failures\":{},\"per_thread_messages\":{:?},\"writes\":{}{}{}}}",
-            self.connections,
-            self.messages,
-            self.elapsed.as_secs_f64(),
-            self.messages_per_sec(),
-            self.mb_per_sec(),
-            self.latency_us(0.5),
-            self.latency_us(0.9),
-            self.latency_us(0.99),
-            self.latency_us(0.999),
-            self.latency_ns.max() as f64 / 1000.0,
-            self.errors,
-            // `failed`: could not connect, or lost (docs/protocol.md).
-            self.failed + self.lost,
-            self.lost,
-            self.failures_json(),
-            self.per_thread_messages,
-            self.writes,
-            self.churn_json(),
-            self.udp_json()
-        )
-    }
-
-    /// The latency distribution in HdrHistogram's percentile-distribution
-    /// text (what wrk2 prints and HdrHistogram's plotter reads), values in
-    /// microseconds.
-    pub fn to_hgrm(&self) -> String {
-        let h = &self.latency_ns;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{:>12} {:>14} {:>10} {:>14}\n",
-            "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
-        );
-        let mut total = 0u64;
-        for v in h.iter_quantiles(5) {
-            total += v.count_since_last_iteration();
-            let q = v.quantile_iterated_to();
-            let value = v.value_iterated_to() as f64 / 1000.0;
-            if q < 1.0 {
-                let _ = writeln!(
-                    s,
-                    "{value:12.3} {q:2.12} {total:10} {:14.2}",
-                    1.0 / (1.0 - q)
-                );
-            } else {
-                let _ = writeln!(s, "{value:12.3} {q:2.12} {total:10}");
-            }
-        }
-        let _ = writeln!(
-            s,
-            "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
-            h.mean() / 1000.0,
-            h.stdev() / 1000.0
-        );
-        let _ = writeln!(
-            s,
-            "#[Max     = {:12.3}, Total count    = {:12}]",
-            h.max() as f64 / 1000.0,
-            h.len()
-        );
-        let _ = writeln!(
-            s,
-            "#[Buckets = {:12}, SubBuckets     = {:12}]",
-            h.buckets(),
-            2048
-        );
-        s
-    }
-
-    /// One CSV row per second since the start: the second, replies in it,
-    /// their p50 and p99 in µs, errors in it, connections open at its end.
-    pub fn to_timeline_csv(&self) -> String {
-        let mut s = String::from("second,messages,p50_us,p99_us,errors,open\n");
-        for (i, r) in self.timeline.iter().enumerate() {
-            let q = |x: f64| {
-                if r.hist.is_empty() {
-                    0.0
-                } else {
-                    r.hist.value_at_quantile(x) as f64 / 1000.0
-                }
-            };
-            let _ = writeln!(
-                s,
-                "{},{},{:.1},{:.1},{},{}",
-                i + 1,
-                r.messages,
-                q(0.5),
-                q(0.99),
-                r.errors,
-                r.open
-            );
-        }
-        s
-    }
-
-    /// The udp:// keys, with their leading comma (nothing for TCP).
-    fn udp_json(&self) -> String {
-        match self.datagrams_lost {
-            Some(lost) => format!(
-                ",\"lost\":{lost},\"loss_percent\":{:.3}",
-                self.loss_percent()
-            ),
-            None => String::new(),
-        }
+        quantile_us(&self.latency_ns, q)
     }
 
     /// Datagrams lost, as a percentage of those sent and judged (answered
@@ -329,120 +244,19 @@ impl Report {
     pub fn connects_per_sec(&self) -> f64 {
         self.connects as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+}
 
-    /// p50, p90, p99, p99.9 and max of a histogram of ns, in µs.
-    fn five(h: &Histogram<u64>) -> [f64; 5] {
-        let q = |x: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                h.value_at_quantile(x) as f64 / 1000.0
-            }
-        };
-        [q(0.5), q(0.9), q(0.99), q(0.999), h.max() as f64 / 1000.0]
-    }
-
-    /// The --churn keys, with their leading comma (nothing without --churn).
-    fn churn_json(&self) -> String {
-        if self.churn.is_none() {
-            return String::new();
-        }
-        let [p50, p90, p99, p999, max] = Self::five(&self.connect_latency_ns);
-        format!(
-            ",\"churned\":{},\"connects_per_sec\":{:.1},\"connect_latency_us\":{{\"p50\":{p50:.1},\"p90\":{p90:.1},\"p99\":{p99:.1},\"p99_9\":{p999:.1},\"max\":{max:.1}}}",
-            self.churned,
-            self.connects_per_sec()
-        )
-    }
-
-    /// The summary as a small table.
-    pub fn to_table(&self) -> String {
-        let mut s = String::new();
-        let failures = self
-            .failures
-            .iter()
-            .map(|(why, n)| format!("{n} {why}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if self.idle {
-            let _ = writeln!(
-                s,
-                "connections  {} wanted, {} held, {} failed",
-                self.wanted, self.held, self.failed
-            );
-        } else {
-            let _ = writeln!(
-                s,
-                "connections  {} of {} opened ({} failed to connect), {} lost, {} open at the end",
-                self.connections, self.wanted, self.failed, self.lost, self.held
-            );
-            let _ = writeln!(
-                s,
-                "messages     {} in {:.2} s = {:.0} msg/s, {:.2} MB/s",
-                self.messages,
-                self.elapsed.as_secs_f64(),
-                self.messages_per_sec(),
-                self.mb_per_sec()
-            );
-            let _ = writeln!(
-                s,
-                "latency µs   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
-                self.latency_us(0.5),
-                self.latency_us(0.9),
-                self.latency_us(0.99),
-                self.latency_us(0.999),
-                self.latency_ns.max() as f64 / 1000.0
-            );
-            let _ = writeln!(s, "errors       {}", self.errors);
-            if let Some(lost) = self.datagrams_lost {
-                let _ = writeln!(
-                    s,
-                    "lost         {lost} datagrams ({:.3} %) not answered within 1 s",
-                    self.loss_percent()
-                );
-            }
-            if let Some(m) = self.churn {
-                let [p50, p90, p99, p999, max] = Self::five(&self.connect_latency_ns);
-                let _ = writeln!(
-                    s,
-                    "churn        {} connections replaced after {m} round trips; {:.0} connects/s",
-                    self.churned,
-                    self.connects_per_sec()
-                );
-                let _ = writeln!(
-                    s,
-                    "connect µs   p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}"
-                );
-            }
-        }
-        if !failures.is_empty() {
-            let _ = writeln!(s, "why          {failures}");
-        }
-        s
+/// Quantile `q` of a histogram of ns, in µs (0 when empty).
+pub(crate) fn quantile_us(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
     }
 }
 
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_escapes_reasons() {
-        assert_eq!(json_escape("a\"b\\c\n"), "a\\\"b\\\\c\\u000a");
-    }
+/// p50, p90, p99, p99.9 and max of a histogram of ns, in µs.
+pub(crate) fn five(h: &Histogram<u64>) -> [f64; 5] {
+    let q = |x| quantile_us(h, x);
+    [q(0.5), q(0.9), q(0.99), q(0.999), h.max() as f64 / 1000.0]
 }

@@ -54,6 +54,8 @@ enum Part {
 /// A parsed `--request` template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
+    /// The template as written (for the JSON settings).
+    source: String,
     parts: Vec<Part>,
     /// Every literal's bytes, one after the other.
     lits: Vec<u8>,
@@ -120,6 +122,7 @@ impl Template {
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
         let s = src.as_bytes();
         let mut t = Template {
+            source: src.to_string(),
             parts: Vec::new(),
             lits: Vec::new(),
         };
@@ -192,6 +195,11 @@ impl Template {
             self.parts.push(Part::Lit(*start, self.lits.len()));
             *start = self.lits.len();
         }
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether the template has random parts (the seed matters).

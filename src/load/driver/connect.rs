@@ -9,10 +9,11 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::{Driver, LConn, Phase};
+use crate::load::protocol::Protocol;
+use crate::load::reason;
 use crate::load::source::connect_from;
-use crate::load::{reason, CONNECT_TIMEOUT};
 
-impl Driver<'_> {
+impl<P: Protocol> Driver<'_, P> {
     /// Open the next connection of the ramp in a new slot.
     pub(super) fn open_one(&mut self, now: Instant) {
         self.attempted += 1;
@@ -23,7 +24,10 @@ impl Driver<'_> {
                 self.conns.push(LConn::new(stream, in_flight, now));
                 self.connecting.push_back(i);
             }
-            Err(e) => self.fail(i, reason(&e)),
+            Err(e) => {
+                let target = self.target(i);
+                self.measure.failed(&reason(&e), target);
+            }
         }
     }
 
@@ -58,14 +62,13 @@ impl Driver<'_> {
             Some(e) => {
                 c.phase = Phase::Closed;
                 let _ = self.poll.registry().deregister(&mut c.stream);
-                self.fail(i, reason(&e));
+                let target = self.target(i);
+                self.measure.failed(&reason(&e), target);
             }
             None => {
                 c.phase = Phase::Open;
                 // SYN to established, as the client sees it.
-                let took = c.opened_at.elapsed().as_nanos() as u64;
-                let _ = self.connect_hist.record(took.max(1));
-                self.connects += 1;
+                self.measure.connected(c.opened_at.elapsed());
                 let _ = c.stream.set_nodelay(true);
                 self.open += 1;
                 self.established += 1;
@@ -76,24 +79,25 @@ impl Driver<'_> {
         }
     }
 
-    /// Connects still pending after CONNECT_TIMEOUT fail, oldest first.
+    /// Connects still pending after --connect-timeout fail, oldest first.
     pub(super) fn expire_connects(&mut self, now: Instant) {
         while let Some(&i) = self.connecting.front() {
             let c = &mut self.conns[i];
             if c.phase == Phase::Connecting {
-                if now < c.opened_at + CONNECT_TIMEOUT {
+                if now < c.opened_at + self.cfg.connect_timeout {
                     break;
                 }
                 c.phase = Phase::Closed;
                 let _ = self.poll.registry().deregister(&mut c.stream);
-                self.fail(i, "connect timed out".into());
+                let target = self.target(i);
+                self.measure.failed("connect timed out", target);
             }
             self.connecting.pop_front();
         }
     }
 
     /// An open connection is gone (error, reset, wrong bytes): count why.
-    pub(super) fn lose(&mut self, i: usize, why: String) {
+    pub(super) fn lose(&mut self, i: usize, why: &str) {
         let c = &mut self.conns[i];
         if c.phase == Phase::Open {
             self.open -= 1;
@@ -101,14 +105,13 @@ impl Driver<'_> {
         c.phase = Phase::Closed;
         let _ = self.poll.registry().deregister(&mut c.stream);
         log::debug!("load: connection {i} lost: {why}");
-        if self.cfg.idle {
-            self.failed += 1;
-        } else {
-            self.errors += 1;
-        }
-        self.lost += 1;
         let target = self.target(i);
-        self.count_reason(why, target);
+        self.measure.lost(why, target, !self.cfg.idle);
+        if self.cfg.idle {
+            // Holding connections is the point of --idle: one lost is one
+            // not held, a failure.
+            self.measure.failed += 1;
+        }
     }
 
     /// --churn: connection `i` did its round trips (every reply is in, so
@@ -129,7 +132,10 @@ impl Driver<'_> {
                 self.conns[i] = LConn::new(stream, self.cfg.pipeline, Instant::now());
                 self.connecting.push_back(i);
             }
-            Err(e) => self.fail(i, reason(&e)),
+            Err(e) => {
+                let target = self.target(i);
+                self.measure.failed(&reason(&e), target);
+            }
         }
     }
 }

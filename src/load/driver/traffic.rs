@@ -1,0 +1,255 @@
+//! The traffic on an open connection: starting messages (all that may
+//! start, in one write), reading replies and having the protocol judge
+//! them, and — with `--rate` — the schedule that says when each is due.
+
+use std::cmp::Reverse;
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use super::{due_ns, Driver, Phase};
+use crate::load::protocol::{Protocol, Verdict};
+use crate::load::reason;
+
+/// Bytes of requests gathered for one write, at most (a pipeline of big
+/// messages goes out in several).
+const WRITE_CHUNK: usize = 64 * 1024;
+
+impl<P: Protocol> Driver<'_, P> {
+    /// Send what connection `i` may send now.
+    pub(super) fn send_more(&mut self, i: usize) {
+        let now_ns = self.measure.ns(Instant::now());
+        self.send_more_at(i, now_ns);
+    }
+
+    /// Finish a cut write, then start every message that may start now
+    /// (`pipeline` in flight; with --rate, only those already due) and
+    /// write them in one `write` — one syscall per connection per turn,
+    /// not per message — until done or WouldBlock. `now_ns` is the clock
+    /// already read (a reply just came: one read serves both).
+    pub(super) fn send_more_at(&mut self, i: usize, now_ns: u64) {
+        if !self.conns[i].unsent.is_empty() && !self.write_unsent(i) {
+            return;
+        }
+        let conn = self.first + i;
+        loop {
+            let c = &mut self.conns[i];
+            self.outbuf.clear();
+            let mut k = 0;
+            while c.in_flight.len() < self.cfg.pipeline
+                && (self.cfg.rate.is_none() || c.started < c.due)
+                && self.cfg.churn.map_or(true, |m| c.started < m)
+                && self.outbuf.len() < WRITE_CHUNK
+            {
+                let due = match self.cfg.rate {
+                    Some(_) => due_ns(self.schedule_base, self.cfg, i, c.started),
+                    None => now_ns,
+                };
+                self.proto.request(conn, c.started, &mut self.outbuf);
+                c.in_flight.push_back((due, now_ns));
+                c.started += 1;
+                k += 1;
+            }
+            if k == 0 {
+                return;
+            }
+            match c.stream.write(&self.outbuf) {
+                Ok(w) => {
+                    self.measure.write();
+                    for &(due, sent) in c.in_flight.iter().rev().take(k) {
+                        self.measure.sent(due, sent, 1);
+                    }
+                    if w < self.outbuf.len() {
+                        // Cut by a full send buffer: the rest goes first
+                        // on the next WRITABLE edge.
+                        c.unsent.extend_from_slice(&self.outbuf[w..]);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // Nothing of them left: they were never sent, so they
+                    // are not started (a retry builds them again).
+                    c.started -= k as u64;
+                    c.in_flight.truncate(c.in_flight.len() - k);
+                    match e.kind() {
+                        // Send buffer full: the WRITABLE edge brings us back.
+                        io::ErrorKind::WouldBlock => return,
+                        io::ErrorKind::Interrupted => {}
+                        _ => return self.lose(i, &reason(&e)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write what a cut write left; whether all of it went.
+    fn write_unsent(&mut self, i: usize) -> bool {
+        let c = &mut self.conns[i];
+        while !c.unsent.is_empty() {
+            match c.stream.write(&c.unsent) {
+                Ok(w) => {
+                    self.measure.write();
+                    c.unsent.drain(..w);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.lose(i, &reason(&e));
+                    return false;
+                }
+            }
+        }
+        c.unsent = Vec::new();
+        true
+    }
+
+    /// Read connection `i` until drained, judging replies as they come.
+    pub(super) fn read_replies(&mut self, i: usize, peer_fin: bool) {
+        let now_ns = self.measure.ns(Instant::now());
+        let replied = self.conns[i].replied;
+        loop {
+            let c = &mut self.conns[i];
+            match c.stream.read(&mut self.scratch[..]) {
+                Ok(0) => return self.lose(i, "closed by the server"),
+                Ok(n) => {
+                    if !self.cfg.idle && !self.judge(i, n, now_ns) {
+                        return; // lost
+                    }
+                    // A short read: drained (see server/drive.rs, read_once).
+                    if n < self.scratch.len() && !peer_fin {
+                        break;
+                    }
+                }
+                // Drained: the next READABLE edge brings more.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.lose(i, &reason(&e)),
+            }
+        }
+        let c = &self.conns[i];
+        if self.cfg.churn.is_some_and(|m| c.replied == m) {
+            return self.replace(i);
+        }
+        if c.replied > replied {
+            self.send_more_at(i, now_ns);
+        }
+    }
+
+    /// Judge the `n` bytes just read into the scratch buffer (after any
+    /// the protocol left unjudged): each complete reply is timed and
+    /// counted. False if the connection was lost or replaced.
+    fn judge(&mut self, i: usize, n: usize, now_ns: u64) -> bool {
+        let conn = self.first + i;
+        let c = &mut self.conns[i];
+        let mut kept = std::mem::take(&mut c.unjudged);
+        let fresh = kept.is_empty();
+        let buf: &[u8] = if fresh {
+            &self.scratch[..n]
+        } else {
+            kept.extend_from_slice(&self.scratch[..n]);
+            &kept
+        };
+        let mut pos = 0;
+        // Replies to messages that started together (one turn's pipeline)
+        // share their times: one histogram entry per run of them.
+        let mut run = (0u64, 0u64, 0u64);
+        let mut broken = None;
+        let mut closing = false;
+        while pos < buf.len() {
+            if c.replied == c.started {
+                broken = Some("more reply bytes than were sent".to_string());
+                break;
+            }
+            // (bytes, whether they complete a reply, whether it was right)
+            let (len, complete, right) =
+                match self.proto.reply(conn, c.replied, c.received, &buf[pos..]) {
+                    Verdict::Ok(len) => (len, true, true),
+                    Verdict::Error { len, why } => {
+                        let target = &self.cfg.endpoints[conn % self.cfg.endpoints.len()];
+                        self.measure.error(&why, target);
+                        (len, true, false)
+                    }
+                    Verdict::Partial(len) => (len, false, false),
+                    Verdict::Broken(why) => {
+                        broken = Some(why);
+                        break;
+                    }
+                };
+            pos += len;
+            c.received += len as u64;
+            if !complete {
+                break;
+            }
+            if len == 0 {
+                broken = Some("a protocol judged an empty reply".into());
+                break;
+            }
+            c.replied += 1;
+            let (due, sent) = c.in_flight.pop_front().unwrap_or((now_ns, now_ns));
+            // An error is not a message: its time is not timed.
+            if right {
+                if (due, sent) != (run.0, run.1) && run.2 > 0 {
+                    self.measure.replies(run.0, run.1, now_ns, run.2);
+                    run.2 = 0;
+                }
+                run = (due, sent, run.2 + 1);
+            }
+            if self.proto.closes_after(conn) {
+                closing = true;
+                break;
+            }
+        }
+        if run.2 > 0 {
+            self.measure.replies(run.0, run.1, now_ns, run.2);
+        }
+        let total = buf.len();
+        if let Some(why) = broken {
+            self.lose(i, &why);
+            return false;
+        }
+        if closing {
+            // The server closes after that reply (HTTP `Connection:
+            // close`): what follows is not ours; a new connection takes
+            // its place, as with --churn.
+            self.replace(i);
+            return false;
+        }
+        // What the protocol could not judge yet waits for more bytes.
+        if pos < total {
+            if fresh {
+                kept.extend_from_slice(&self.scratch[pos..n]);
+            } else {
+                kept.drain(..pos);
+            }
+            self.conns[i].unjudged = kept;
+        }
+        true
+    }
+
+    pub(super) fn start_schedule(&mut self, now: Instant) {
+        self.schedule_base = self.measure.ns(now);
+        for i in 0..self.conns.len() {
+            if self.conns[i].phase == Phase::Open {
+                let due = due_ns(self.schedule_base, self.cfg, i, 0);
+                self.schedule.push(Reverse((due, i)));
+            }
+        }
+    }
+
+    /// With --rate: count messages that came due, and send what may go.
+    pub(super) fn release_due(&mut self, now: Instant) {
+        let now_ns = self.measure.ns(now);
+        while let Some(&Reverse((due, i))) = self.schedule.peek() {
+            if due > now_ns {
+                break;
+            }
+            self.schedule.pop();
+            if self.conns[i].phase != Phase::Open {
+                continue;
+            }
+            self.conns[i].due += 1;
+            let next = due_ns(self.schedule_base, self.cfg, i, self.conns[i].due);
+            self.schedule.push(Reverse((next, i)));
+            self.send_more_at(i, now_ns);
+        }
+    }
+}
