@@ -28,7 +28,7 @@
 
 mod config;
 mod driver;
-pub mod framed;
+mod framed;
 mod measure;
 mod pattern;
 mod progress;
@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::LoadConfig;
+pub use framed::Tally;
 use pattern::Echo;
 use progress::Progress;
 pub use report::{Report, Second};
