@@ -36,11 +36,12 @@ for c in 50 1000; do
     WRK="$w" LOAD="$l" python3 -c "
 import json, os, re
 w = os.environ['WRK']; d = json.loads(os.environ['LOAD'])
-rps = float(re.search(r'Requests/sec:\s+([0-9.]+)', w).group(1))
-reqs = int(re.search(r'([0-9]+) requests in', w).group(1))
+m = re.search(r'Requests/sec:\s+([0-9.]+)', w); rps = float(m.group(1)) if m else 0.0
+m = re.search(r'([0-9]+) requests in', w); reqs = max(int(m.group(1)) if m else 0, 1)
+if 'Socket errors' in w: print('wrk:', re.search(r'Socket errors.*', w).group(0))
 _, wu, ws = open('$DIR/tw').read().split(); _, lu, ls = open('$DIR/tl').read().split()
 print('-t 1 -c %-4d round %d | wrk %8d req/s %5.2f us/req | load %8d req/s %5.2f us/req errors %d | ratio %.2f' % (
     $c, $round, rps, (float(wu)+float(ws)) / reqs * 1e6, d['messages_per_sec'],
-    (float(lu)+float(ls)) / max(d['messages'], 1) * 1e6, d['errors'], d['messages_per_sec'] / rps))"
+    (float(lu)+float(ls)) / max(d['messages'], 1) * 1e6, d['errors'], d['messages_per_sec'] / max(rps, 1)))"
   done
 done
