@@ -38,7 +38,7 @@ fn replies_are_judged_pushes_skipped_and_tallied() {
     assert_eq!(f.reply(0, 0, 0, b"$3\r\nab"), Verdict::Partial(0));
     assert_eq!(
         f.reply(0, 0, 0, b">1\r\n+p\r\n$3\r\nabc\r\n+x"),
-        Verdict::Ok(18)
+        Verdict::Ok(17)
     );
     assert!(matches!(
         f.reply(0, 1, 0, b"-ERR x\r\n"),

@@ -157,8 +157,14 @@ fn resp_by_hand() {
     assert!(matches!(d(b"$99999999999\r\n"), Decode::Malformed(_)));
     // The limit holds for a value whose last line ends past it.
     let long = b"+aaaaaaaaaaaaaaaaaaaa\r\n";
-    assert!(matches!(Framing::Resp.decode(long, false, 10, 0), Decode::Malformed(_)));
-    assert!(matches!(Framing::Resp.decode(long, false, 23, 0), Decode::Reply { len: 23, .. }));
+    assert!(matches!(
+        Framing::Resp.decode(long, false, 10, 0),
+        Decode::Malformed(_)
+    ));
+    assert!(matches!(
+        Framing::Resp.decode(long, false, 23, 0),
+        Decode::Reply { len: 23, .. }
+    ));
     // Deep nesting is a count, not recursion.
     let deep: Vec<u8> = b"*1\r\n"
         .repeat(100_000)
