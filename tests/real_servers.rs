@@ -472,3 +472,59 @@ fn udp_requests_one_datagram_each_and_expect_applies() {
         "{out}"
     );
 }
+
+#[test]
+fn rate_threads_churn_several_targets_and_files_work_with_resp() {
+    let (a, b) = (servers::redis(), servers::redis());
+    let (ta, tb) = (target(a.addr), target(b.addr));
+    let dir = std::env::temp_dir().join(format!("sockloop-proto-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (hgrm, csv) = (dir.join("l.hgrm"), dir.join("l.csv"));
+    let j = load_ok(&[
+        &ta,
+        &tb,
+        "--conns",
+        "4",
+        "--threads",
+        "2",
+        "--duration",
+        "1",
+        "--rate",
+        "2000",
+        "--request",
+        "PING\\r\\n",
+        "--reply",
+        "resp",
+        "--expect",
+        "+PONG",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--timeline",
+        csv.to_str().unwrap(),
+    ]);
+    let m = j["messages"].as_u64().unwrap();
+    assert!((1500..=2500).contains(&m) && j["errors"] == 0, "{j}");
+    assert_eq!(j["per_thread_messages"].as_array().unwrap().len(), 2, "{j}");
+    assert!(std::fs::read_to_string(&hgrm)
+        .unwrap()
+        .contains("Percentile"));
+    assert!(std::fs::read_to_string(&csv).unwrap().lines().count() >= 2);
+    let j = load_ok(&[
+        &ta,
+        "--conns",
+        "2",
+        "--duration",
+        "1",
+        "--churn",
+        "5",
+        "--request",
+        "PING\\r\\n",
+        "--reply",
+        "resp",
+    ]);
+    assert!(
+        j["churned"].as_u64().unwrap() > 10 && j["errors"] == 0,
+        "{j}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
