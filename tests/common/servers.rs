@@ -4,6 +4,7 @@
 //! a connection (no sleeping), and killed when dropped. A missing binary
 //! fails the test loudly: it never passes by skipping.
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -150,4 +151,58 @@ pub fn nginx() -> RealServer {
         .arg("-c")
         .arg(dir.join("nginx.conf"));
     start(cmd, SocketAddr::from(([127, 0, 0, 1], port)), dir, "nginx")
+}
+
+/// Run `sockloop load ARGS`; fail (never hang) if it is not done within
+/// the run's duration plus WAIT. (exit code, stdout, stderr).
+pub fn load(args: &[&str]) -> (i32, String, String) {
+    use std::time::Instant;
+    let mut child = super::bin()
+        .arg("load")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn load");
+    let deadline = Instant::now() + std::time::Duration::from_secs(5) + super::WAIT;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("load {args:?} still running after {:?}", deadline.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code().unwrap_or(-1), out, err)
+}
+
+/// `load ... --json`, exit 0 required: the JSON.
+pub fn load_ok(args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let (code, out, err) = load(&a);
+    assert_eq!(
+        code, 0,
+        "load {args:?} exit {code}\nstdout: {out}\nstderr: {err}"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+pub fn target(addr: std::net::SocketAddr) -> String {
+    format!("tcp://{addr}")
 }
