@@ -69,7 +69,12 @@ Examples:
   sockloop load tcp://127.0.0.1:7000 --idle --conns 19000 --duration 30
   sockloop load udp://127.0.0.1:7000 --conns 8 --pipeline 4 --duration 5   # 8 UDP sockets
   sockloop load tcp://10.0.0.10:7000 --conns 18000 --shard 2/4 --start-at 1764504000 --json
-Point it at an echo (or upper) listener. Stop early with Ctrl-C.
+Any request/response protocol, with --request (Redis, then HTTP):
+  sockloop load tcp://127.0.0.1:6379 --conns 50 --pipeline 16 --reply resp \\
+      --request '*2\\r\\n$3\\r\\nGET\\r\\n$8\\r\\nk{key:10000000}\\r\\n' --expect '$'
+  sockloop load tcp://127.0.0.1:8080 --conns 50 --reply http --expect 'HTTP/1.1 200' \\
+      --request 'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n'
+Without --request, point it at an echo (or upper) listener. Stop early with Ctrl-C.
 Over udp:// each of --conns is a socket, not a connection; options marked
 (tcp:// only) are usage errors with udp:// targets.";
 
@@ -267,6 +272,46 @@ struct LoadArgs {
     /// Write an HdrHistogram interval log to FILE (an interval a second, µs).
     #[arg(long, value_name = "FILE")]
     hlog: Option<std::path::PathBuf>,
+    /// Send this instead of the echo pattern; repeat it for several,
+    /// sent in turn on each connection. Escapes \r \n \t \\ \0 \xHH;
+    /// {seq} {conn} {key:N} {rand:N} {pad:N}, {{ and }} for braces.
+    #[arg(long, value_name = "TEMPLATE", value_parser = request_template)]
+    request: Vec<load::template::Template>,
+    /// Where each reply ends: echo, line, bytes:N, len32, until:STR, resp
+    /// (Redis) or http (HTTP/1.1). Default: echo, or line with --request.
+    #[arg(long, value_name = "FRAMING", value_parser = reply_framing)]
+    reply: Option<load::reply::Framing>,
+    /// Every reply must begin with PREFIX (escapes as in --request), or it
+    /// is an error; the first that does not is shown.
+    #[arg(long, value_name = "PREFIX", value_parser = expect_prefix)]
+    expect: Option<Prefix>,
+    /// Seed of the random parts of --request (default: from the clock,
+    /// printed in the summary so the run can be repeated).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+}
+
+/// `--expect`'s bytes.
+#[derive(Clone, Debug)]
+struct Prefix(Vec<u8>);
+
+/// A `--request` template; a bad one names its column.
+fn request_template(s: &str) -> Result<load::template::Template, String> {
+    load::template::Template::parse(s).map_err(|e| e.to_string())
+}
+
+/// A `--reply` framing.
+fn reply_framing(s: &str) -> Result<load::reply::Framing, String> {
+    s.parse()
+}
+
+/// `--expect PREFIX`, escapes decoded; not empty.
+fn expect_prefix(s: &str) -> Result<Prefix, String> {
+    match load::template::unescape(s) {
+        Ok(p) if p.is_empty() => Err("expected the bytes every reply begins with".into()),
+        Ok(p) => Ok(Prefix(p)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Seconds, whole or fractional, from 0 to `MAX_SECS` (about 31 years:
@@ -479,6 +524,10 @@ fn load_cmd(a: LoadArgs) -> Result<ExitCode, String> {
         connect_timeout: a.connect_timeout,
         shard: a.shard,
         start_at: a.start_at,
+        request: a.request.clone(),
+        reply: a.reply.clone(),
+        expect: a.expect.as_ref().map(|p| p.0.clone()),
+        seed: a.seed,
     };
     // The option rules live with the options (LoadConfig::validate): a
     // broken one is a usage error. So is a --start-at already past.

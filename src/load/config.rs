@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use super::knee::LatencyTarget;
+use super::reply::Framing;
 use super::shard::Shard;
+use super::template::Template;
 use crate::addr::{Endpoint, Proto};
 
 /// What `sockloop load` is asked to do.
@@ -48,6 +50,17 @@ pub struct LoadConfig {
     pub shard: Option<Shard>,
     /// `--start-at`: the wall-clock unix second to start at.
     pub start_at: Option<u64>,
+    /// `--request`: sent in turn on each connection instead of the echo
+    /// pattern (empty: echo).
+    pub request: Vec<Template>,
+    /// `--reply`: how replies are delimited (`None`: echo, or `line` with
+    /// `request`).
+    pub reply: Option<Framing>,
+    /// `--expect`: every reply begins with these bytes.
+    pub expect: Option<Vec<u8>>,
+    /// `--seed` of the requests' random parts (`None`: from the clock;
+    /// `run` reports the one it used).
+    pub seed: Option<u64>,
 }
 
 impl Default for LoadConfig {
@@ -68,6 +81,10 @@ impl Default for LoadConfig {
             max_rate_at: None,
             shard: None,
             start_at: None,
+            request: Vec::new(),
+            reply: None,
+            expect: None,
+            seed: None,
         }
     }
 }
@@ -85,6 +102,16 @@ impl LoadConfig {
     /// run in about `duration`, not `connect_timeout` plus it).
     pub fn connect_wait(&self) -> Duration {
         self.connect_timeout.min(self.duration)
+    }
+
+    /// How replies are delimited: `--reply`, else `line` with `--request`,
+    /// else echo.
+    pub fn framing(&self) -> Framing {
+        match (&self.reply, self.request.is_empty()) {
+            (Some(f), _) => f.clone(),
+            (None, true) => Framing::Echo,
+            (None, false) => Framing::Line,
+        }
     }
 
     /// Whether these options make a run: the reason if not, worded as a
@@ -146,6 +173,18 @@ impl LoadConfig {
                 ));
             }
         }
+        // The echo pattern checks every byte itself: the protocol options
+        // go with --request, and --request with a framing.
+        if self.request.is_empty() {
+            if self.reply.as_ref().is_some_and(|f| *f != Framing::Echo) {
+                return Err("--reply other than echo needs --request (what to send)".into());
+            }
+            if self.expect.is_some() || self.seed.is_some() {
+                return Err("--expect and --seed apply with --request only".into());
+            }
+        } else if self.reply == Some(Framing::Echo) {
+            return Err("--reply echo checks the built-in pattern: with --request, choose line, bytes:N, len32, until:STR, resp or http".into());
+        }
         Ok(())
     }
 
@@ -159,6 +198,7 @@ impl LoadConfig {
             conns: shard.conns(self.conns),
             rate: self.rate.map(|r| shard.rate(r)),
             connect_rate: shard.rate(self.connect_rate),
+            seed: self.seed.map(|s| shard.seed(s)),
             ..self.clone()
         }
     }
@@ -210,5 +250,16 @@ mod tests {
         let mut z = cfg(&["tcp://127.0.0.1:1"]);
         z.pipeline = 0;
         assert!(z.validate().unwrap_err().contains("--pipeline"));
+        let mut p = cfg(&["tcp://127.0.0.1:1"]);
+        p.reply = Some(Framing::Resp);
+        assert!(p.validate().unwrap_err().contains("needs --request"));
+        p.reply = None;
+        p.expect = Some(b"+".to_vec());
+        assert!(p.validate().unwrap_err().contains("--expect"));
+        p.request = vec![Template::parse("PING\\r\\n").unwrap()];
+        assert!(p.validate().is_ok());
+        assert_eq!(p.framing(), Framing::Line);
+        p.reply = Some(Framing::Echo);
+        assert!(p.validate().unwrap_err().contains("--reply echo"));
     }
 }

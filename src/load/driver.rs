@@ -185,10 +185,14 @@ impl<'a, P: Protocol> Driver<'a, P> {
             // Before judging the ramp: connects that failed or timed out
             // leave `connecting` here.
             self.expire_connects(now);
-            let ramp_done = self.attempted == cfg.conns && self.connecting.is_empty();
+            // Replacements (--churn, HTTP `Connection: close`) keep some
+            // connection connecting nearly always: once as many have been
+            // established as asked for, the ramp is over.
+            let ramp_done = self.attempted == cfg.conns
+                && (self.connecting.is_empty() || self.established >= cfg.conns);
             // Every connection gone (refused, lost): nothing more can be
             // measured, so say so now rather than wait out --duration.
-            let all_gone = ramp_done && self.open == 0;
+            let all_gone = ramp_done && self.open == 0 && self.connecting.is_empty();
             let over = self
                 .measure
                 .since()
@@ -331,9 +335,10 @@ impl<'a, P: Protocol> Driver<'a, P> {
         self.publish();
         let conns = Conns {
             wanted: self.cfg.conns,
-            // With --churn, every replacement is established too; the
+            // With --churn (or HTTP `Connection: close`), every
+            // replacement is established too; the
             // figure that means something is how many were open at once.
-            established: if self.cfg.churn.is_some() {
+            established: if self.cfg.churn.is_some() || !self.cfg.request.is_empty() {
                 self.established.min(self.cfg.conns)
             } else {
                 self.established
@@ -342,8 +347,11 @@ impl<'a, P: Protocol> Driver<'a, P> {
             churned: self.churned,
         };
         let silence = self.proto.silence();
-        self.measure
-            .into_report(self.cfg, now, conns, silence, None)
+        let mut r = self
+            .measure
+            .into_report(self.cfg, now, conns, silence, None);
+        r.replies = self.proto.tally();
+        r
     }
 }
 

@@ -30,17 +30,20 @@
 
 mod config;
 mod driver;
+mod framed;
 mod knee;
 mod measure;
 mod pace;
 mod pattern;
 mod progress;
 mod protocol;
+pub mod reply;
 mod report;
 pub mod shard;
 mod source;
 pub mod start;
 mod stop;
+pub mod template;
 mod udp;
 
 use std::io;
@@ -48,6 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::LoadConfig;
+pub use framed::Tally;
 pub use knee::{search, LatencyTarget, Search, Step};
 use pattern::Echo;
 use progress::Progress;
@@ -90,8 +94,21 @@ pub fn run_with_progress(
     stop: &Stop,
 ) -> Result<Report, String> {
     whole.validate()?;
-    // With --shard, this process runs its part; the report keeps the whole
-    // test's settings (what every shard was asked, for merge to compare).
+    // A run with random requests always has a seed, reported, so it can
+    // be repeated.
+    let resolved;
+    let whole = if !whole.request.is_empty() && whole.seed.is_none() {
+        resolved = LoadConfig {
+            seed: Some(template::seed_from_time()),
+            ..whole.clone()
+        };
+        &resolved
+    } else {
+        whole
+    };
+    // With --shard, this process runs its part (its own seed among them);
+    // the report keeps the whole test's settings (what every shard was
+    // asked, for merge to compare).
     let part = whole.shard_part();
     let cfg = &part;
     // Say at once if the connections cannot all be had, rather than fail
@@ -174,6 +191,18 @@ fn drive(
     progress: Progress,
     stop: &Stop,
 ) -> Result<Report, String> {
+    if !cfg.request.is_empty() {
+        // `run` resolved the seed (from the clock if none was given).
+        let proto = framed::Framed::new(cfg, cfg.seed.unwrap_or(0), first);
+        if cfg.udp() {
+            return udp::UdpDriver::new(cfg, proto, first, progress, stop)
+                .and_then(|d| d.run())
+                .map_err(|e| format!("udp: {e}"));
+        }
+        return driver::Driver::new(cfg, proto, first, sources, progress, stop)
+            .and_then(|d| d.run())
+            .map_err(|e| format!("poll: {e}"));
+    }
     if cfg.udp() {
         let proto = udp::EchoDatagram::new(cfg.size);
         return udp::UdpDriver::new(cfg, proto, first, progress, stop)

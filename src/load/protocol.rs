@@ -44,7 +44,6 @@ pub(crate) enum Verdict {
     /// says so (a wrong echo byte breaks the stream); checks that keep the
     /// connection going do (issue 19's protocols). `why` names the check
     /// that failed.
-    #[allow(dead_code)]
     Error {
         /// Bytes of the reply.
         len: usize,
@@ -102,6 +101,18 @@ pub(crate) trait Protocol {
     /// UDP: which request the datagram `d` answers.
     fn reply_tag(&self, _d: &[u8]) -> Tag {
         Tag::Oldest
+    }
+
+    /// Whether connection `conn`'s reply just judged says the server
+    /// closes after it (HTTP `Connection: close`): the driver replaces the
+    /// connection. Asked once per reply; echo never closes.
+    fn closes_after(&mut self, _conn: usize) -> bool {
+        false
+    }
+
+    /// Replies counted by outcome (`--request` protocols), for the report.
+    fn tally(&self) -> Option<super::framed::Tally> {
+        None
     }
 
     /// Why a run in which no reply came back failed: what the targets do

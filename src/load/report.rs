@@ -121,6 +121,8 @@ pub struct Report {
     /// The busiest loop's CPU time over the measured window, as a
     /// fraction of it (1.0: a core, all the time).
     pub busy: f64,
+    /// With `--request`: replies counted by outcome, and the first wrong.
+    pub replies: Option<super::framed::Tally>,
 }
 
 impl Report {
@@ -152,6 +154,7 @@ impl Report {
             connects: 0,
             connect_latency_ns: latency_histogram(),
             busy: 0.0,
+            replies: None,
         }
     }
 
@@ -192,6 +195,9 @@ impl Report {
             all.connects += p.connects;
             let _ = all.connect_latency_ns.add(&p.connect_latency_ns);
             all.busy = all.busy.max(p.busy);
+            if let Some(t) = &p.replies {
+                all.replies.get_or_insert_with(Default::default).add(t);
+            }
             for (i, s) in p.timeline.into_iter().enumerate() {
                 match all.timeline.get_mut(i) {
                     Some(a) => a.add(&s),

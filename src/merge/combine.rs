@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::shard::Shard;
 use crate::hdr;
+use crate::load::template::{self, Template};
 use crate::load::{LoadConfig, Report, Second};
 
 /// The sum of µs histograms. All have the bounds [`hdr::decode`] checked,
@@ -110,6 +111,24 @@ fn config(settings: &Value) -> LoadConfig {
         churn: settings.get("churn").and_then(Value::as_u64),
         connect_timeout: secs("connect_timeout_s", d.connect_timeout),
         max_rate_at: None,
+        // What each shard was asked to send, read back from its settings
+        // (the same on every shard), so the merged summary shows it too.
+        request: settings
+            .get("request")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Template::parse(t.as_str()?).ok())
+            .collect(),
+        reply: settings
+            .get("reply")
+            .and_then(Value::as_str)
+            .and_then(|r| r.parse().ok()),
+        expect: settings
+            .get("expect")
+            .and_then(Value::as_str)
+            .and_then(|e| template::unescape(e).ok()),
+        seed: settings.get("seed").and_then(Value::as_u64),
         shard: None,
         start_at: None,
     }

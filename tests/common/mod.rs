@@ -3,6 +3,8 @@
 //! test that goes wrong fails instead of hanging.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, ChildStdout, Command, Stdio};

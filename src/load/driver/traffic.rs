@@ -136,7 +136,7 @@ impl<P: Protocol> Driver<'_, P> {
 
     /// Judge the `n` bytes just read into the scratch buffer (after any
     /// the protocol left unjudged): each complete reply is timed and
-    /// counted. False if the connection was lost.
+    /// counted. False if the connection was lost or replaced.
     fn judge(&mut self, i: usize, n: usize, now_ns: u64) -> bool {
         let conn = self.cfg.global_conn(self.first + i);
         let c = &mut self.conns[i];
@@ -155,6 +155,7 @@ impl<P: Protocol> Driver<'_, P> {
         let mut broken = None;
         // Whether a reply is left part-way.
         let mut part_way = false;
+        let mut closing = false;
         while pos < buf.len() {
             if c.replied == c.started {
                 broken = Some("more reply bytes than were sent".to_string());
@@ -187,14 +188,18 @@ impl<P: Protocol> Driver<'_, P> {
             }
             c.replied += 1;
             let (due, sent) = c.in_flight.pop_front().unwrap_or((now_ns, now_ns));
-            if !right {
-                continue; // an error, not a message: its time is not timed
+            // An error is not a message: its time is not timed.
+            if right {
+                if (due, sent) != (run.0, run.1) && run.2 > 0 {
+                    self.measure.replies(run.0, run.1, now_ns, run.2);
+                    run.2 = 0;
+                }
+                run = (due, sent, run.2 + 1);
             }
-            if (due, sent) != (run.0, run.1) && run.2 > 0 {
-                self.measure.replies(run.0, run.1, now_ns, run.2);
-                run.2 = 0;
+            if self.proto.closes_after(conn) {
+                closing = true;
+                break;
             }
-            run = (due, sent, run.2 + 1);
         }
         if run.2 > 0 {
             self.measure.replies(run.0, run.1, now_ns, run.2);
@@ -205,6 +210,13 @@ impl<P: Protocol> Driver<'_, P> {
         c.part_way_at = part_way.then_some(now_ns);
         if let Some(why) = broken {
             self.lose(i, &why);
+            return false;
+        }
+        if closing {
+            // The server closes after that reply (HTTP `Connection:
+            // close`): what follows is not ours; a new connection takes
+            // its place, as with --churn.
+            self.replace(i);
             return false;
         }
         // What the protocol could not judge yet waits for more bytes.

@@ -35,8 +35,11 @@ impl Report {
             "connect_rate": c.connect_rate,
             "connect_timeout_s": c.connect_timeout.as_secs_f64(),
             "max_rate_at": c.max_rate_at.as_ref().map(|t| format!("{}={}us", t.name, t.limit.as_secs_f64() * 1e6)),
-            "request": Value::Null,
-            "reply": Value::Null,
+            "request": (!c.request.is_empty())
+                .then(|| c.request.iter().map(|t| t.source()).collect::<Vec<_>>()),
+            "reply": (!c.request.is_empty() || c.reply.is_some()).then(|| c.framing().to_string()),
+            "expect": c.expect.as_deref().map(|e| super::super::reply::escaped(e, usize::MAX)),
+            "seed": c.seed,
         })
     }
 
@@ -113,6 +116,23 @@ impl Report {
                 put("lost", lost.into());
                 let pct = (self.loss_percent() * 1e3).round() / 1e3;
                 put("loss_percent", pct.into());
+            }
+            if let Some(t) = &self.replies {
+                let first = t
+                    .first_wrong
+                    .as_ref()
+                    .map(|(reply, target)| json!({ "reply": reply, "target": target }));
+                put(
+                    "replies",
+                    json!({
+                        "ok": t.ok,
+                        "error_replies": t.error_replies,
+                        "mismatched": t.mismatched,
+                        "closes": t.closes,
+                        "first_wrong": first,
+                    }),
+                );
+                put("seed", json!(self.settings.seed));
             }
             put("timeline", self.timeline_json());
         }

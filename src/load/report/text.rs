@@ -147,6 +147,22 @@ impl Report {
                     self.lost
                 );
             }
+            if let Some(t) = &self.replies {
+                let _ = writeln!(
+                    s,
+                    "replies      ok {}, error replies {}, mismatched {}, closes {} (connections replaced after Connection: close)",
+                    t.ok, t.error_replies, t.mismatched, t.closes
+                );
+                if let Some((reply, target)) = &t.first_wrong {
+                    let _ = writeln!(s, "first wrong  reply ({target}): {reply}");
+                }
+            }
+            if let (Some(seed), false) = (self.settings.seed, self.settings.request.is_empty()) {
+                let _ = writeln!(
+                    s,
+                    "seed         {seed} (--seed {seed} repeats these requests)"
+                );
+            }
             if let Some(lost) = self.datagrams_lost {
                 let _ = writeln!(
                     s,

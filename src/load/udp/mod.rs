@@ -200,9 +200,11 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
         };
         let silence = self.proto.silence();
         let end = Instant::now().min(end);
-        Ok(self
+        let mut r = self
             .measure
-            .into_report(self.cfg, end, conns, silence, Some(self.lost)))
+            .into_report(self.cfg, end, conns, silence, Some(self.lost));
+        r.replies = self.proto.tally();
+        Ok(r)
     }
 
     /// Socket `i`'s requests that waited LOSS_TIMEOUT are lost.

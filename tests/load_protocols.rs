@@ -1,0 +1,164 @@
+//! `load --request/--reply` against test servers of its own: one that
+//! answers garbage, one that records what it was sent (for `--seed`), the
+//! UDP echo; and the usage errors of the protocol options.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::servers::{load, load_ok, target};
+
+#[test]
+fn garbage_answers_are_an_error_not_a_hang() {
+    // A server that answers every read with bytes no framing wants.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut b = [0u8; 4096];
+                while let Ok(n) = s.read(&mut b) {
+                    if n == 0 || s.write_all(b"?garbage\x00\xff\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let t = target(addr);
+    for reply in ["resp", "http"] {
+        let (code, out, err) = load(&[
+            &t,
+            "--conns",
+            "2",
+            "--duration",
+            "1",
+            "--request",
+            "PING\\r\\n",
+            "--reply",
+            reply,
+        ]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            out.contains(&format!("malformed {reply} reply")),
+            "{reply}: {out}"
+        );
+    }
+}
+
+#[test]
+fn bad_template_or_framing_is_a_usage_error_naming_the_column() {
+    for (args, want) in [
+        (&["--request", "GET {key:0}"][..], "column 10"),
+        (&["--request", "x\\q"][..], "column 3"),
+        (&["--reply", "until:\\x4"][..], "column 10"),
+        (&["--reply", "smtp"][..], "resp or http"),
+        (&["--request", "x", "--expect", "\\z"][..], "column 2"),
+    ] {
+        let mut a = vec!["tcp://127.0.0.1:9"];
+        a.extend_from_slice(args);
+        let (code, out, err) = load(&a);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.starts_with("error:") && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A server that echoes and records what its first connection sent.
+fn recording_echo() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<Vec<u8>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let mut seen = Vec::new();
+        let mut b = [0u8; 4096];
+        while let Ok(n) = s.read(&mut b) {
+            if n == 0 || s.write_all(&b[..n]).is_err() {
+                break;
+            }
+            if seen.len() < 200 {
+                seen.extend_from_slice(&b[..n]);
+                if seen.len() >= 200 {
+                    let _ = tx.send(seen[..200].to_vec());
+                }
+            }
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn seed_repeats_the_requests() {
+    let run = |seed: &str| {
+        let (addr, rx) = recording_echo();
+        let t = target(addr);
+        load_ok(&[
+            &t,
+            "--conns",
+            "1",
+            "--duration",
+            "0.3",
+            "--request",
+            "k{key:1000000} {rand:6}\\n",
+            "--reply",
+            "line",
+            "--seed",
+            seed,
+        ]);
+        rx.recv_timeout(common::WAIT)
+            .expect("200 bytes of requests")
+    };
+    let a = run("9");
+    assert_eq!(a, run("9"));
+    assert_ne!(a, run("10"));
+    assert!(
+        a.starts_with(b"k") && a[7] == b' ',
+        "{:?}",
+        String::from_utf8_lossy(&a)
+    );
+}
+
+#[test]
+fn udp_requests_one_datagram_each_and_expect_applies() {
+    let srv = common::serve(&["echo=udp://127.0.0.1:0"], sockloop::Options::default());
+    let t = format!("udp://{}", srv.addrs[0]);
+    let j = load_ok(&[
+        &t,
+        "--conns",
+        "2",
+        "--duration",
+        "0.5",
+        "--request",
+        "hi {seq}\\n",
+        "--reply",
+        "line",
+        "--expect",
+        "hi ",
+    ]);
+    assert!(
+        j["messages"].as_u64().unwrap() > 100 && j["errors"] == 0,
+        "{j}"
+    );
+    let (code, out, _) = load(&[
+        &t,
+        "--conns",
+        "1",
+        "--duration",
+        "0.5",
+        "--request",
+        "hi {seq}\\n",
+        "--reply",
+        "line",
+        "--expect",
+        "HI",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("mismatched") && out.contains("hi 0\\n"),
+        "{out}"
+    );
+}
