@@ -18,7 +18,8 @@
 //! adding and then converting: shards merged equal the unsplit run,
 //! bucket for bucket (tests/merge.rs proves it for any split).
 //!
-//! Files: `base64.rs` (the text form), `hlog.rs` (the interval log).
+//! Files: `base64.rs` (the text form, by the `base64` crate), `hlog.rs`
+//! (the interval log).
 
 mod base64;
 pub mod hlog;
@@ -82,6 +83,12 @@ pub fn encode(h: &Histogram<u64>) -> String {
     // Writing to a Vec cannot fail, and a histogram always serializes.
     let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
     base64::encode(&bytes)
+}
+
+/// The bytes of base64 `text` (for readers of histograms of any bounds,
+/// like the HTML report); `None` if it is not base64.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    base64::decode(text)
 }
 
 /// The µs histogram in base64 `text` (what [`encode`] wrote, or any

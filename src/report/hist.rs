@@ -3,32 +3,23 @@
 //! Java, C and Python libraries read too). `load` measures in ns; the key
 //! holds µs, like every latency figure the user sees.
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
-use super::base64;
+use crate::hdr;
 
 /// A histogram of ns as the `histogram` key: each bucket's count moved to
-/// its value in µs (rounded to the nearest), then encoded.
+/// its value in µs (rounded to the nearest), then encoded ([`hdr`], the
+/// same form `--shard` and `merge` use).
 pub fn encode_ns_as_us(ns: &Histogram<u64>) -> Result<String, String> {
-    let err = |e: &dyn std::fmt::Debug| format!("histogram: {e:?}");
-    let mut us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| err(&e))?;
-    us.auto(true);
-    for v in ns.iter_recorded() {
-        let value = (v.value_iterated_to() + 500) / 1000;
-        us.record_n(value, v.count_at_value())
-            .map_err(|e| err(&e))?;
-    }
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(&us, &mut bytes)
-        .map_err(|e| err(&e))?;
-    Ok(base64::encode(&bytes))
+    Ok(hdr::encode(&hdr::to_us(ns)))
 }
 
-/// The `histogram` key back to a histogram (V2, deflated or not).
+/// The `histogram` key back to a histogram (V2, deflated or not, of any
+/// bounds: a report draws what it is given, it adds nothing up).
 pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::decode(b64).map_err(|e| format!("histogram: {e}"))?;
+    let text: String = b64.split_ascii_whitespace().collect();
+    let bytes = hdr::base64_decode(&text).ok_or("histogram: not base64")?;
     Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("histogram: not an HdrHistogram V2 encoding ({e:?})"))

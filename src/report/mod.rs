@@ -14,7 +14,6 @@
 //! Nothing here does I/O but [`report_files`] (reads the JSON files) and
 //! [`write()`]; the page is a `String` from [`html()`].
 
-mod base64;
 pub mod charts;
 pub mod hist;
 pub mod html;
