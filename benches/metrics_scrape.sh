@@ -12,7 +12,9 @@
 #
 # Build first (cargo build --release), then, alone on the machine:
 #   flock /path/to/bench.lock bash benches/metrics_scrape.sh
-# (SECS=10 ROUNDS=3 HELD=19000 SCRAPES=50)
+# (SECS=10 ROUNDS=3 HELD=19000 SCRAPES=50; SCRAPER_PRIO=N runs the scraper
+# at SCHED_FIFO priority N, for when the whole script runs under `chrt -f`
+# below N: else the generator, never blocking at pipeline 16, starves it)
 set -u
 cd "$(dirname "$0")/.."
 S=$PWD/target/release/sockloop
@@ -45,12 +47,12 @@ stop_server() { kill -TERM "$PID"; wait "$PID" 2>/dev/null; }
 # STOPFILE exists), one every EVERY_S seconds; each scrape's ms on stdout,
 # the last body in $TMP/body.
 scrape() {
-  taskset -c 1 python3 - "$METRICS" "$1" "$2" "${3:-}" "$TMP/body" <<'PY'
+  taskset -c 1 ${SCRAPER_PRIO:+chrt -f "$SCRAPER_PRIO"} python3 - "$METRICS" "$1" "$2" "${3:-}" "$TMP/body" <<'PY'
 import os, socket, sys, time
 addr, count, every, stop, body_file = sys.argv[1:]
 host, port = addr.rsplit(':', 1)
 count, every = int(count), float(every)
-n, due = 0, time.monotonic()
+n, due, body = 0, time.monotonic(), b''
 while (count and n < count) or (not count and not os.path.exists(stop)):
     t = time.monotonic()
     s = socket.create_connection((host, int(port)))
