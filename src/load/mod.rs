@@ -168,7 +168,7 @@ pub fn run_with_progress(
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(20));
         if progress && std::time::Instant::now() >= next {
-            progress::print_shared(&shared, start.elapsed(), cfg.conns);
+            progress::print_shared(&shared, start.elapsed(), cfg.conns, cfg.udp());
             next += Duration::from_secs(1);
         }
     }
