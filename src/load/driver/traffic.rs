@@ -111,6 +111,7 @@ impl<P: Protocol> Driver<'_, P> {
             match c.stream.read(&mut self.scratch[..]) {
                 Ok(0) => return self.lose(i, "closed by the server"),
                 Ok(n) => {
+                    self.measure.read(n);
                     if !self.cfg.idle && !self.judge(i, n, now_ns) {
                         return; // lost
                     }
