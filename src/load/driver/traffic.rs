@@ -41,7 +41,14 @@ impl<P: Protocol> Driver<'_, P> {
                 && self.outbuf.len() < WRITE_CHUNK
             {
                 let due = match self.cfg.rate {
-                    Some(_) => due_ns(self.schedule_base, self.cfg, i, c.started),
+                    Some(_) => due_ns(
+                        self.schedule_base,
+                        &self.whole,
+                        self.cfg,
+                        self.first,
+                        i,
+                        c.started,
+                    ),
                     None => now_ns,
                 };
                 self.proto.request(conn, c.started, &mut self.outbuf);
@@ -236,7 +243,7 @@ impl<P: Protocol> Driver<'_, P> {
         self.schedule_base = self.measure.ns(now);
         for i in 0..self.conns.len() {
             if self.conns[i].phase == Phase::Open {
-                let due = due_ns(self.schedule_base, self.cfg, i, 0);
+                let due = due_ns(self.schedule_base, &self.whole, self.cfg, self.first, i, 0);
                 self.schedule.push(Reverse((due, i)));
             }
         }
@@ -254,7 +261,14 @@ impl<P: Protocol> Driver<'_, P> {
                 continue;
             }
             self.conns[i].due += 1;
-            let next = due_ns(self.schedule_base, self.cfg, i, self.conns[i].due);
+            let next = due_ns(
+                self.schedule_base,
+                &self.whole,
+                self.cfg,
+                self.first,
+                i,
+                self.conns[i].due,
+            );
             self.schedule.push(Reverse((next, i)));
             // The clock read again: a send's lateness is its own, not
             // the first of this batch's.
