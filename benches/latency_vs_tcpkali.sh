@@ -7,7 +7,8 @@
 # itself. Issue 18's table; figures in BENCHMARKS.md.
 #
 #   cargo build --release
-#   flock /work/coord/bench.lock bash benches/latency_vs_tcpkali.sh
+#   bash benches/latency_vs_tcpkali.sh    (on an idle machine; on a shared
+#   one, under a `flock LOCKFILE` that other benchmarks take too)
 #   (TCPKALI=/path/to/tcpkali, ROUNDS=2, SECS=4, CONNS=50, RATES="10000 50000")
 #
 # tcpkali is built from ../shared/yardstick/tcpkali/ (its build.sh prints

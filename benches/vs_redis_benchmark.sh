@@ -2,7 +2,9 @@
 # `sockloop load --reply resp` next to redis-benchmark, alternating, against
 # one redis-server (CPU 0; both generators on CPU 1), at the points of
 # issue 19: -t ping_inline and -t set,get -d 64, -c 50, -P 1 and -P 16.
-#   cargo build --release && flock /work/coord/bench.lock bash benches/vs_redis_benchmark.sh
+#   cargo build --release && bash benches/vs_redis_benchmark.sh
+# on an idle machine (on a shared one, under a `flock LOCKFILE` that other
+# benchmarks take too).
 # (ROUNDS=2, SECS=4; needs redis-server and redis-tools: .ci/run installs them.)
 #
 # Each row: requests/s of both, their ratio, and CPU per request of each

@@ -2,7 +2,9 @@
 # `sockloop load --reply http` next to wrk, alternating, against one nginx
 # (one worker, CPU 0, serving a 100-byte file; both generators on CPU 1),
 # at the points of issue 19: -t 1 -c 50 and -c 1000.
-#   cargo build --release && flock /work/coord/bench.lock bash benches/vs_wrk.sh
+#   cargo build --release && bash benches/vs_wrk.sh
+# on an idle machine (on a shared one, under a `flock LOCKFILE` that other
+# benchmarks take too).
 # (ROUNDS=2, SECS=4; needs nginx-light and wrk: .ci/run installs them.)
 #
 # Each row: requests/s of both, their ratio, and CPU per request of each

@@ -106,7 +106,7 @@ fn at_an_easy_rate_sends_leave_on_time() {
         }
         p99s.push((p99, v["pace_notice"].to_string()));
     }
-    panic!("send lateness p99 over 500 µs in 3 runs (a starved machine? rerun under flock /work/coord/bench.lock): {p99s:?}");
+    panic!("send lateness p99 over 500 µs in 3 runs (a starved machine? rerun on an idle machine): {p99s:?}");
 }
 
 /// An echo server that answers at most `rate` messages a second over all

@@ -162,3 +162,105 @@ fn udp_requests_one_datagram_each_and_expect_applies() {
         "{out}"
     );
 }
+
+/// A server answering every line it reads with `ok\n` (3 bytes), whatever
+/// the line's length.
+fn ok_per_line_server() -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = Vec::new();
+                while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    line.clear();
+                    if s.write_all(b"ok\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// With `--request`, MB/s counts the reply bytes read (3 a reply here),
+/// not `messages × --size` (101-byte requests, `--size 1000`).
+#[test]
+fn mb_per_sec_with_request_counts_the_reply_bytes_read() {
+    let t = target(ok_per_line_server());
+    let req = format!("{}\\n", "x".repeat(100));
+    let v = load_ok(&[
+        &t,
+        "--conns",
+        "2",
+        "--duration",
+        "1",
+        "--size",
+        "1000",
+        "--request",
+        &req,
+        "--reply",
+        "line",
+    ]);
+    let (msgs, bytes) = (
+        v["messages"].as_u64().unwrap(),
+        v["reply_bytes"].as_u64().unwrap(),
+    );
+    assert!(msgs > 100, "{v}");
+    // Bytes read in the window: the replies counted, and at most a part
+    // of one more per connection.
+    assert!((3 * msgs..=3 * msgs + 2 * 2).contains(&bytes), "{v}");
+    let secs = v["duration_sec"].as_f64().unwrap();
+    let mb = v["mb_per_sec"].as_f64().unwrap();
+    assert!((mb - bytes as f64 / secs / 1e6).abs() <= 0.0006, "{v}");
+}
+
+/// An HTTP/1.0-style server: reads a request head, answers `HTTP/1.0 200
+/// OK\r\n\r\nbody` — no Content-Length, not chunked — and closes.
+#[test]
+fn an_http_body_delimited_by_the_close_completes_the_reply() {
+    use std::io::BufRead;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                    if line == "\r\n" {
+                        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nbody");
+                        return; // dropped: closed
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    let v = load_ok(&[
+        &target(addr),
+        "--conns",
+        "2",
+        "--duration",
+        "1",
+        "--request",
+        "GET / HTTP/1.0\\r\\n\\r\\n",
+        "--reply",
+        "http",
+        "--expect",
+        "HTTP/1.0 200",
+    ]);
+    assert!(v["messages"].as_u64().unwrap() > 20, "{v}");
+    assert_eq!(v["lost_connections"], 0, "{v}");
+    let closes = v["replies"]["closes"].as_u64().unwrap();
+    assert!(
+        closes >= v["messages"].as_u64().unwrap(),
+        "one close a reply: {v}"
+    );
+    assert_eq!(v["replies"]["mismatched"], 0, "{v}");
+}

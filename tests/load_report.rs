@@ -135,3 +135,30 @@ fn udp_measures_from_its_first_send_with_the_same_timeline() {
     check_timeline(&v, 2);
     assert_eq!(v["settings"]["targets"], serde_json::json!([ep]));
 }
+
+/// udp:// opens sockets, not connections: the table and both progress
+/// lines (one loop, several threads) say so; `--json` keeps the SPEC's
+/// `connections` key.
+#[test]
+fn udp_table_and_progress_say_sockets() {
+    let srv = serve(&["echo=udp://127.0.0.1:0"], Options::default());
+    let ep = format!("udp://{}", srv.addrs[0]);
+    for threads in ["1", "2"] {
+        let args = [&ep[..], "--conns", "2", "--duration", "1.3"];
+        let out = load(&[&args[..], &["--threads", threads]].concat());
+        let (table, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{table}{err}");
+        assert!(table.starts_with("sockets      2 of 2 opened"), "{table}");
+        assert!(!table.contains("connection"), "{table}");
+        let lines: Vec<_> = err.lines().filter(|l| l.starts_with("load:")).collect();
+        assert!(!lines.is_empty(), "a progress line a second: {err}");
+        for l in lines {
+            assert!(l.contains("sockets") && !l.contains("connection"), "{l}");
+        }
+    }
+    let v = json(&load(&[&ep, "--conns", "2", "--duration", "0.5", "--json"]));
+    assert_eq!(v["connections"], 2, "{v}");
+}

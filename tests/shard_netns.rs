@@ -61,11 +61,11 @@ fn shards_on_four_hosts_merge_to_the_servers_counts() {
 /// connections against one server, next to one host with all 18,000, each
 /// three times, alternating, at one paced rate (SOCKLOOP_SHARD_RATE
 /// messages/s in all; unpaced, one load process is the bottleneck and the
-/// comparison measures load, not the server). Run it alone, under the
-/// bench lock:
-/// `flock /work/coord/bench.lock cargo test --release --test shard_netns -- --ignored --nocapture`.
+/// comparison measures load, not the server). Run it alone, on an idle
+/// machine (on a shared one, under a `flock` that other benchmarks take too):
+/// `cargo test --release --test shard_netns -- --ignored --nocapture`.
 #[test]
-#[ignore = "a benchmark: minutes of load; run by hand under the bench lock"]
+#[ignore = "a benchmark: minutes of load; run by hand on an idle machine"]
 fn four_hosts_against_one_host_benchmark() {
     let secs: f64 = env_or("SOCKLOOP_SHARD_SECS", 20.0);
     let rate: Option<f64> = std::env::var("SOCKLOOP_SHARD_RATE")

@@ -18,6 +18,7 @@ use super::pace::Pacer;
 use super::progress::Progress;
 use super::protocol::Protocol;
 use super::report::Report;
+use super::shard::Schedule;
 use super::{LoadConfig, Stop};
 use crate::addr::Endpoint;
 
@@ -80,13 +81,12 @@ impl LConn {
     }
 }
 
-/// With --rate, connection `i`'s message `j` is due this long (ns) after
-/// the epoch: the total rate is spread evenly over --conns connections,
-/// their due times interleaved, from `base`.
-fn due_ns(base: u64, cfg: &LoadConfig, i: usize, j: u64) -> u64 {
-    let rate = cfg.rate.unwrap_or(1.0);
-    let slot = j as f64 * cfg.conns as f64 + i as f64;
-    base + (slot / rate * 1e9) as u64
+/// With --rate, the driver's connection `i` (its connections numbered
+/// from `first` of this process) sends message `j` this long (ns) after
+/// the epoch: at the whole test's schedule `whole` for its global number
+/// (shard and thread alike run their slice of it), from `base`.
+fn due_ns(base: u64, whole: &Schedule, cfg: &LoadConfig, first: usize, i: usize, j: u64) -> u64 {
+    base + whole.due_ns(cfg.global_conn(first + i), j)
 }
 
 pub(crate) struct Driver<'a, P> {
@@ -117,6 +117,8 @@ pub(crate) struct Driver<'a, P> {
     /// connection's next due time.
     schedule_base: u64,
     schedule: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The whole test's schedule (this driver runs its slice).
+    whole: Schedule,
     progress: Progress,
     tty: bool,
 }
@@ -155,9 +157,20 @@ impl<'a, P: Protocol> Driver<'a, P> {
             outbuf: Vec::with_capacity(64 * 1024),
             schedule_base: 0,
             schedule: BinaryHeap::new(),
+            whole: Schedule {
+                conns: cfg.conns,
+                rate: cfg.rate.unwrap_or(1.0),
+            },
             progress,
             tty: io::stderr().is_terminal(),
         })
+    }
+
+    /// Pace by `whole`, the whole test's schedule, when this driver runs
+    /// part of it (a shard, a thread); by default its own `cfg` is the whole.
+    pub(crate) fn on_schedule(mut self, whole: Schedule) -> Self {
+        self.whole = whole;
+        self
     }
 
     /// Connection `i`'s target: round-robin over the targets by its index

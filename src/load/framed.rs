@@ -165,18 +165,46 @@ impl Protocol for Framed {
     }
 
     fn reply(&mut self, conn: usize, _seq: u64, _off: u64, buf: &[u8]) -> Verdict {
+        self.decoded(conn, buf, self.datagrams)
+    }
+
+    fn reply_at_close(&mut self, conn: usize, _seq: u64, _off: u64, buf: &[u8]) -> Verdict {
+        // A reply the close completes (HTTP without Content-Length or
+        // chunking), else what the close cuts is malformed.
+        self.decoded(conn, buf, true)
+    }
+
+    fn reply_tag(&self, _d: &[u8]) -> Tag {
+        Tag::Oldest
+    }
+
+    fn closes_after(&mut self, conn: usize) -> bool {
+        std::mem::take(&mut self.state(conn).closing)
+    }
+
+    fn tally(&self) -> Option<Tally> {
+        Some(self.tally.clone())
+    }
+
+    fn silence(&self) -> &'static str {
+        "the target did not answer these requests"
+    }
+}
+
+impl Framed {
+    /// Judge the start of `buf`, connection `conn`'s; `eof`: no more bytes
+    /// come (a datagram, or the server closed).
+    fn decoded(&mut self, conn: usize, buf: &[u8], eof: bool) -> Verdict {
         let max = self.max_reply;
         let mut skipped = 0;
         loop {
             let rest = &buf[skipped..];
             let need = self.state(conn).need;
-            if rest.len() < need && !self.datagrams {
+            if rest.len() < need && !eof {
                 return Verdict::Partial(skipped);
             }
             // A datagram is whole: a reply cut short in it is malformed.
-            let d = self
-                .framing
-                .decode(rest, self.datagrams, max, need.saturating_sub(1));
+            let d = self.framing.decode(rest, eof, max, need.saturating_sub(1));
             match d {
                 Decode::Need(n) => {
                     self.state(conn).need = n;
@@ -210,22 +238,6 @@ impl Protocol for Framed {
                 }
             }
         }
-    }
-
-    fn reply_tag(&self, _d: &[u8]) -> Tag {
-        Tag::Oldest
-    }
-
-    fn closes_after(&mut self, conn: usize) -> bool {
-        std::mem::take(&mut self.state(conn).closing)
-    }
-
-    fn tally(&self) -> Option<Tally> {
-        Some(self.tally.clone())
-    }
-
-    fn silence(&self) -> &'static str {
-        "the target did not answer these requests"
     }
 }
 

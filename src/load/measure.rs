@@ -65,6 +65,8 @@ pub(crate) struct Measure {
     pub(crate) messages: u64,
     pub(crate) writes: u64,
     pub(crate) connects: u64,
+    /// Measured: bytes read from the targets (replies, right or wrong).
+    pub(crate) read_bytes: u64,
     /// Whole run: wrong replies and connections lost mid-run (TCP, not
     /// `--idle`); connections that could not connect; lost connections.
     pub(crate) errors: u64,
@@ -95,6 +97,7 @@ impl Measure {
             messages: 0,
             writes: 0,
             connects: 0,
+            read_bytes: 0,
             errors: 0,
             failed: 0,
             lost: 0,
@@ -161,6 +164,14 @@ impl Measure {
         }
         self.messages += n;
         self.second.messages += n;
+    }
+
+    /// `n` bytes read from a target (a read, or a datagram).
+    #[inline]
+    pub(crate) fn read(&mut self, n: usize) {
+        if self.from.is_some() {
+            self.read_bytes += n as u64;
+        }
     }
 
     /// A write (or sendmmsg) call that sent something.
@@ -294,6 +305,7 @@ impl Measure {
         r.send_lateness_ns = self.paced.then_some(self.lateness);
         r.per_thread_messages = vec![self.messages];
         r.writes = self.writes;
+        r.reply_bytes = self.read_bytes;
         r.timeline = self.timeline;
         r.datagrams_lost = datagrams_lost;
         r.connects = self.connects;

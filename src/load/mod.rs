@@ -137,9 +137,14 @@ pub fn run_with_progress(
             return Ok(Report::merge(whole, Vec::new()));
         }
     }
+    // With --rate, every loop of every shard paces by the one schedule.
+    let sched = shard::Schedule {
+        conns: whole.conns,
+        rate: whole.rate.unwrap_or(1.0),
+    };
     let threads = cfg.threads.min(cfg.conns);
     if threads == 1 {
-        let one = drive(cfg, 0, sources, Progress::Print(progress), stop)?;
+        let one = drive(cfg, sched, 0, sources, Progress::Print(progress), stop)?;
         return Ok(Report::merge(whole, vec![one]));
     }
     // T loops, shared nothing but a slot each for the progress line.
@@ -159,7 +164,16 @@ pub fn run_with_progress(
         handles.push(
             std::thread::Builder::new()
                 .name(format!("load-{t}"))
-                .spawn(move || drive(&part, start, sources, Progress::Shared(shared, t), &stop))
+                .spawn(move || {
+                    drive(
+                        &part,
+                        sched,
+                        start,
+                        sources,
+                        Progress::Shared(shared, t),
+                        &stop,
+                    )
+                })
                 .map_err(|e| format!("thread: {e}"))?,
         );
     }
@@ -168,7 +182,7 @@ pub fn run_with_progress(
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(20));
         if progress && std::time::Instant::now() >= next {
-            progress::print_shared(&shared, start.elapsed(), cfg.conns);
+            progress::print_shared(&shared, start.elapsed(), cfg.conns, cfg.udp());
             next += Duration::from_secs(1);
         }
     }
@@ -184,8 +198,11 @@ pub fn run_with_progress(
 
 /// One loop's run: the driver for the transport, with the protocol the
 /// options ask for (the place a new protocol plugs in).
+/// One loop's part `cfg` of the test (with --rate, paced by `schedule`,
+/// the whole test's: see [`shard::Schedule`]).
 fn drive(
     cfg: &LoadConfig,
+    schedule: shard::Schedule,
     first: usize,
     sources: Vec<std::net::IpAddr>,
     progress: Progress,
@@ -200,7 +217,7 @@ fn drive(
                 .map_err(|e| format!("udp: {e}"));
         }
         return driver::Driver::new(cfg, proto, first, sources, progress, stop)
-            .and_then(|d| d.run())
+            .and_then(|d| d.on_schedule(schedule).run())
             .map_err(|e| format!("poll: {e}"));
     }
     if cfg.udp() {
@@ -211,6 +228,6 @@ fn drive(
     }
     let proto = Echo::new(cfg.size);
     driver::Driver::new(cfg, proto, first, sources, progress, stop)
-        .and_then(|d| d.run())
+        .and_then(|d| d.on_schedule(schedule).run())
         .map_err(|e| format!("poll: {e}"))
 }

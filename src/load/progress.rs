@@ -34,7 +34,8 @@ impl Slot {
 }
 
 /// The progress line of a run on several threads: the sum of their slots.
-pub(crate) fn print_shared(slots: &[Slot], t: Duration, conns: usize) {
+/// `udp` names what is open as the one-thread udp:// line does: sockets.
+pub(crate) fn print_shared(slots: &[Slot], t: Duration, conns: usize, udp: bool) {
     let sum = |f: fn(&Slot) -> &AtomicU64| {
         slots
             .iter()
@@ -42,8 +43,9 @@ pub(crate) fn print_shared(slots: &[Slot], t: Duration, conns: usize) {
             .sum::<u64>()
     };
     eprintln!(
-        "load: {:>5.1}s  connections {} open, {} failed of {conns}  messages {}  errors {}  ({} threads)",
+        "load: {:>5.1}s  {} {} open, {} failed of {conns}  messages {}  errors {}  ({} threads)",
         t.as_secs_f64(),
+        if udp { "sockets" } else { "connections" },
         sum(|s| &s.open),
         sum(|s| &s.failed),
         sum(|s| &s.messages),

@@ -98,6 +98,14 @@ pub(crate) trait Protocol {
     /// reply stream. Over UDP, `buf` is one whole datagram and `off` is 0.
     fn reply(&mut self, conn: usize, seq: u64, off: u64, buf: &[u8]) -> Verdict;
 
+    /// The server closed with `buf` still unjudged (TCP): the reply a
+    /// close completes (an HTTP body delimited by the close), or
+    /// `Partial(0)` if the close completes none — the default: echo's and
+    /// most framings' replies end by their own bytes.
+    fn reply_at_close(&mut self, _conn: usize, _seq: u64, _off: u64, _buf: &[u8]) -> Verdict {
+        Verdict::Partial(0)
+    }
+
     /// UDP: which request the datagram `d` answers.
     fn reply_tag(&self, _d: &[u8]) -> Tag {
         Tag::Oldest

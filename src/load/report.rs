@@ -104,6 +104,9 @@ pub struct Report {
     /// `write` calls in the measured window (pipelined, about one per
     /// connection per turn, not one per message).
     pub writes: u64,
+    /// Bytes read from the targets in the measured window: the replies
+    /// (right or wrong) as they came. With `--request`, MB/s counts these.
+    pub reply_bytes: u64,
     /// One row per measured second.
     pub timeline: Vec<Second>,
     /// `--churn M`, if asked.
@@ -147,6 +150,7 @@ impl Report {
             send_lateness_ns: settings.rate.map(|_| latency_histogram()),
             per_thread_messages: Vec::new(),
             writes: 0,
+            reply_bytes: 0,
             timeline: Vec::new(),
             churn: settings.churn,
             datagrams_lost: settings.udp().then_some(0),
@@ -188,6 +192,7 @@ impl Report {
             }
             all.per_thread_messages.extend(p.per_thread_messages);
             all.writes += p.writes;
+            all.reply_bytes += p.reply_bytes;
             all.churned += p.churned;
             if let Some(l) = p.datagrams_lost {
                 all.datagrams_lost = Some(all.datagrams_lost.unwrap_or(0) + l);
@@ -229,9 +234,15 @@ impl Report {
         self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Reply bytes per second, in MB (10^6 bytes).
+    /// Reply bytes per second, in MB (10^6 bytes): echo's replies are
+    /// `--size` bytes each; with `--request` replies have sizes of their
+    /// own, so the bytes read from the targets are counted instead.
     pub fn mb_per_sec(&self) -> f64 {
-        self.messages_per_sec() * self.size as f64 / 1e6
+        if self.settings.request.is_empty() {
+            self.messages_per_sec() * self.size as f64 / 1e6
+        } else {
+            self.reply_bytes as f64 / self.elapsed.as_secs_f64().max(1e-9) / 1e6
+        }
     }
 
     /// The latency at quantile `q`, in µs.

@@ -7,6 +7,9 @@
 //!  rates        ⌊(S+1)R/N⌋ − ⌊SR/N⌋ of --rate R and of --connect-rate:
 //!               the shares add up to the whole (of ⌊R⌋ when R is fractional)
 //!  seed         derived from --seed and S (N = 1 keeps --seed itself)
+//!  --rate       the one schedule's slice: message j of global connection
+//!               g is due (j·C + g)/R s after the schedule starts, on
+//!               whichever shard (and thread) g runs — see [`Schedule`]
 //! ```
 //!
 //! Pure arithmetic: no I/O, no clock.
@@ -53,6 +56,29 @@ impl Shard {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+}
+
+/// With `--rate R` over `--conns C`, the one schedule of the whole test:
+/// message `j` of global connection `g` is due (j·C + g)/R seconds after
+/// the schedule's start — R a second in all, each connection's messages C/R
+/// apart, the connections' interleaved. A shard or a thread sends its own
+/// connections' messages at these times (its slice of the schedule), so N
+/// shards together send what one process would, when one process would.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    /// `C`: the whole test's connections.
+    pub conns: usize,
+    /// `R`: the whole test's rate, messages a second.
+    pub rate: f64,
+}
+
+impl Schedule {
+    /// When message `j` of global connection `g` is due, ns after the
+    /// schedule's start.
+    pub fn due_ns(&self, g: usize, j: u64) -> u64 {
+        let slot = j as f64 * self.conns as f64 + g as f64;
+        (slot / self.rate * 1e9) as u64
     }
 }
 
@@ -110,6 +136,38 @@ mod tests {
             let sum: f64 = (0..n).map(|index| Shard { index, count: n }.rate(r as f64)).sum();
             prop_assert_eq!(sum, r as f64);
         }
+    }
+
+    /// Shard S's first messages are due when the whole schedule has them
+    /// for its connections (S, S+N, …), and two shards' due times,
+    /// together, are the unsplit schedule's.
+    #[test]
+    fn shards_send_their_slice_of_the_one_schedule() {
+        let whole = Schedule {
+            conns: 10,
+            rate: 1000.0,
+        };
+        // Unsplit: every 1 ms one message, connections in turn.
+        let unsplit: Vec<u64> = (0..3u64)
+            .flat_map(|j| (0..10).map(move |g| whole.due_ns(g, j)))
+            .collect();
+        assert_eq!(unsplit[..3], [0, 1_000_000, 2_000_000]);
+        assert_eq!(unsplit[10], 10_000_000);
+        let mut both = Vec::new();
+        for index in 0..2 {
+            let s = Shard { index, count: 2 };
+            let mine: Vec<u64> = (0..3u64)
+                .flat_map(|j| (0..s.conns(10)).map(move |i| whole.due_ns(s.global_conn(i), j)))
+                .collect();
+            // Shard 1's first message is the whole schedule's second.
+            assert_eq!(
+                mine[..2],
+                [index as u64 * 1_000_000, (index as u64 + 2) * 1_000_000]
+            );
+            both.extend(mine);
+        }
+        both.sort_unstable();
+        assert_eq!(both, unsplit);
     }
 
     #[test]

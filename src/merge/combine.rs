@@ -174,6 +174,7 @@ pub(crate) fn report(shards: &[Shard]) -> (Report, Histograms) {
         r.per_thread_messages
             .extend(s.per_thread_messages.iter().copied());
         r.writes += s.writes;
+        r.reply_bytes += s.reply_bytes;
         r.churned += s.churned;
         r.connects += s.connects;
         if let Some(l) = s.datagrams_lost {

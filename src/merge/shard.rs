@@ -47,6 +47,8 @@ pub(crate) struct Shard {
     pub messages: u64,
     pub errors: u64,
     pub writes: u64,
+    /// Bytes read from the targets (0 from a `load` that did not say).
+    pub reply_bytes: u64,
     pub churned: u64,
     pub connects: u64,
     pub datagrams_lost: Option<u64>,
@@ -188,6 +190,7 @@ pub(crate) fn read(source: &str, v: &Value) -> Result<Shard, MergeError> {
         messages: count(v, "messages"),
         errors: count(v, "errors"),
         writes: count(v, "writes"),
+        reply_bytes: count(v, "reply_bytes"),
         churned: count(v, "churned"),
         connects: match v.get("connects").and_then(Value::as_u64) {
             Some(n) => n,

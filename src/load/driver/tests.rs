@@ -104,3 +104,27 @@ fn a_framed_protocol_gets_whole_replies_and_errors_do_not_end_a_connection() {
     );
     assert!(r.to_table().contains("not the answer"), "{}", r.to_table());
 }
+
+/// A driver paces its connections at the whole test's due times for their
+/// global numbers: shard 1/2 of 10 connections at 1,000 msg/s, on the
+/// second of its threads (its local connections from 2), sends its first
+/// connection's (global 5) first message 5 ms in and its next 10 ms later.
+#[test]
+fn a_shards_thread_sends_at_the_whole_schedules_times() {
+    use crate::load::shard::{Schedule, Shard};
+    let whole = LoadConfig {
+        conns: 10,
+        rate: Some(1000.0),
+        shard: Some(Shard { index: 1, count: 2 }),
+        ..LoadConfig::default()
+    };
+    let part = whole.shard_part();
+    let sched = Schedule {
+        conns: 10,
+        rate: 1000.0,
+    };
+    let at = |i, j| super::due_ns(7, &sched, &part, 2, i, j) - 7;
+    assert_eq!(at(0, 0), 5_000_000);
+    assert_eq!(at(0, 1), 15_000_000);
+    assert_eq!(at(1, 0), 7_000_000);
+}

@@ -41,7 +41,14 @@ impl<P: Protocol> Driver<'_, P> {
                 && self.outbuf.len() < WRITE_CHUNK
             {
                 let due = match self.cfg.rate {
-                    Some(_) => due_ns(self.schedule_base, self.cfg, i, c.started),
+                    Some(_) => due_ns(
+                        self.schedule_base,
+                        &self.whole,
+                        self.cfg,
+                        self.first,
+                        i,
+                        c.started,
+                    ),
                     None => now_ns,
                 };
                 self.proto.request(conn, c.started, &mut self.outbuf);
@@ -109,9 +116,19 @@ impl<P: Protocol> Driver<'_, P> {
         loop {
             let c = &mut self.conns[i];
             match c.stream.read(&mut self.scratch[..]) {
-                Ok(0) => return self.lose(i, "closed by the server"),
+                Ok(0) => {
+                    // The close may complete a reply (an HTTP body until
+                    // close): judge what waits with the EOF; a reply it
+                    // completes replaces the connection, as `Connection:
+                    // close` does. Otherwise the connection is lost.
+                    if !self.cfg.idle && !self.judge(i, 0, now_ns, true) {
+                        return;
+                    }
+                    return self.lose(i, "closed by the server");
+                }
                 Ok(n) => {
-                    if !self.cfg.idle && !self.judge(i, n, now_ns) {
+                    self.measure.read(n);
+                    if !self.cfg.idle && !self.judge(i, n, now_ns, false) {
                         return; // lost
                     }
                     // A short read: drained (see server/drive.rs, read_once).
@@ -136,8 +153,9 @@ impl<P: Protocol> Driver<'_, P> {
 
     /// Judge the `n` bytes just read into the scratch buffer (after any
     /// the protocol left unjudged): each complete reply is timed and
-    /// counted. False if the connection was lost or replaced.
-    fn judge(&mut self, i: usize, n: usize, now_ns: u64) -> bool {
+    /// counted; `eof`: the server has closed after them. False if the
+    /// connection was lost or replaced.
+    fn judge(&mut self, i: usize, n: usize, now_ns: u64, eof: bool) -> bool {
         let conn = self.cfg.global_conn(self.first + i);
         let c = &mut self.conns[i];
         let mut kept = std::mem::take(&mut c.unjudged);
@@ -162,20 +180,25 @@ impl<P: Protocol> Driver<'_, P> {
                 break;
             }
             // (bytes, whether they complete a reply, whether it was right)
-            let (len, complete, right) =
-                match self.proto.reply(conn, c.replied, c.received, &buf[pos..]) {
-                    Verdict::Ok(len) => (len, true, true),
-                    Verdict::Error { len, why } => {
-                        let target = &self.cfg.endpoints[conn % self.cfg.endpoints.len()];
-                        self.measure.error(&why, target);
-                        (len, true, false)
-                    }
-                    Verdict::Partial(len) => (len, false, false),
-                    Verdict::Broken(why) => {
-                        broken = Some(why);
-                        break;
-                    }
-                };
+            let verdict = if eof {
+                self.proto
+                    .reply_at_close(conn, c.replied, c.received, &buf[pos..])
+            } else {
+                self.proto.reply(conn, c.replied, c.received, &buf[pos..])
+            };
+            let (len, complete, right) = match verdict {
+                Verdict::Ok(len) => (len, true, true),
+                Verdict::Error { len, why } => {
+                    let target = &self.cfg.endpoints[conn % self.cfg.endpoints.len()];
+                    self.measure.error(&why, target);
+                    (len, true, false)
+                }
+                Verdict::Partial(len) => (len, false, false),
+                Verdict::Broken(why) => {
+                    broken = Some(why);
+                    break;
+                }
+            };
             pos += len;
             c.received += len as u64;
             if !complete {
@@ -235,7 +258,7 @@ impl<P: Protocol> Driver<'_, P> {
         self.schedule_base = self.measure.ns(now);
         for i in 0..self.conns.len() {
             if self.conns[i].phase == Phase::Open {
-                let due = due_ns(self.schedule_base, self.cfg, i, 0);
+                let due = due_ns(self.schedule_base, &self.whole, self.cfg, self.first, i, 0);
                 self.schedule.push(Reverse((due, i)));
             }
         }
@@ -253,7 +276,14 @@ impl<P: Protocol> Driver<'_, P> {
                 continue;
             }
             self.conns[i].due += 1;
-            let next = due_ns(self.schedule_base, self.cfg, i, self.conns[i].due);
+            let next = due_ns(
+                self.schedule_base,
+                &self.whole,
+                self.cfg,
+                self.first,
+                i,
+                self.conns[i].due,
+            );
             self.schedule.push(Reverse((next, i)));
             // The clock read again: a send's lateness is its own, not
             // the first of this batch's.

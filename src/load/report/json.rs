@@ -107,6 +107,7 @@ impl Report {
             put("lost_connections", self.lost.into());
             put("per_thread_messages", json!(self.per_thread_messages));
             put("writes", self.writes.into());
+            put("reply_bytes", self.reply_bytes.into());
             if self.churn.is_some() {
                 put("churned", self.churned.into());
                 put("connects_per_sec", round1(self.connects_per_sec()).into());

@@ -89,13 +89,20 @@ impl Report {
                 self.wanted, self.held, self.failed
             );
         } else {
+            // udp:// opens sockets, not connections: say so (the JSON key
+            // stays `connections`, as SPEC §3 has it).
+            let (what, one) = if self.settings.udp() {
+                ("sockets     ", "socket")
+            } else {
+                ("connections ", "connection")
+            };
             let _ = writeln!(
                 s,
-                "connections  {} of {} opened ({} failed to connect), {} lost, {} open at the end",
+                "{what} {} of {} opened ({} failed to connect), {} lost, {} open at the end",
                 self.connections, self.wanted, self.failed, self.lost, self.held
             );
             if self.connections == 0 {
-                let _ = writeln!(s, "messages     none: no connection opened");
+                let _ = writeln!(s, "messages     none: no {one} opened");
             } else {
                 let _ = writeln!(
                     s,
@@ -136,7 +143,7 @@ impl Report {
                 // fail the run too.
                 let _ = writeln!(
                     s,
-                    "failed       {} connection{} (could not connect: {}, lost: {}): see why",
+                    "failed       {} {one}{} (could not connect: {}, lost: {}): see why",
                     self.failed + self.lost,
                     if self.failed + self.lost == 1 {
                         ""

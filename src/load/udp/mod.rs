@@ -280,6 +280,7 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
             let (conn, target) = (self.cfg.global_conn(self.first + i), self.target(i));
             for (_, d) in self.inb.datagrams() {
                 let s = &mut self.socks[i];
+                self.measure.read(d.len());
                 judge(
                     &mut self.proto,
                     &mut self.measure,
