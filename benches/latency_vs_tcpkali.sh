@@ -18,7 +18,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 S=$here/../target/release/sockloop
-TCPKALI=${TCPKALI:-$(bash "$here/../../shared/yardstick/tcpkali/build.sh" 2>/dev/null || bash /work/shared/yardstick/tcpkali/build.sh)}
+TCPKALI=${TCPKALI:-$(bash "$here/../../shared/yardstick/tcpkali/build.sh")}
 ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-4}
 CONNS=${CONNS:-50}
