@@ -26,6 +26,10 @@ use signal_hook_mio::v1_0::Signals;
 
 use super::Server;
 
+/// This loop's log lines keep the target they had when the loop lived in
+/// `server/mod.rs` (docs/walkthrough.md quotes them).
+const LOG_TARGET: &str = "sockloop::server";
+
 /// What a loop is among the loops of its process.
 pub(super) enum Role<'a> {
     /// The only loop: it listens for SIGINT/SIGTERM on this pipe (its
@@ -119,9 +123,10 @@ impl Server {
             // already readable when it is added.
             poll.registry().register(s, SIGNALS, Interest::READABLE)?;
             trace!(
-                "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
-                SIGNALS.0
-            );
+            target: LOG_TARGET,
+                           "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
+                           SIGNALS.0
+                       );
         }
         let mut events = Events::with_capacity(1024);
         let mut next_stats = (signals_on || control.is_none())
@@ -135,16 +140,18 @@ impl Server {
                 timeout = Some(timeout.map_or(d, |t| t.min(d)));
             }
             trace!(
-                "poll: sleeping until an event{}",
-                timeout.map_or(String::from(" (no deadline)"), |t| format!(" or {t:?}"))
-            );
+            target: LOG_TARGET,
+                           "poll: sleeping until an event{}",
+                           timeout.map_or(String::from(" (no deadline)"), |t| format!(" or {t:?}"))
+                       );
             if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
-            trace!("poll: {} events", events.iter().count());
+            trace!(
+ target: LOG_TARGET,"poll: {} events", events.iter().count());
             for event in events.iter() {
                 if event.token() == SIGNALS {
                     let Some(pipe) = &mut signal_pipe else {
@@ -160,11 +167,13 @@ impl Server {
                             // through the control below.
                             Some(c) => c.request(if again { Stop::Now } else { Stop::Graceful }),
                             None if again => {
-                                warn!("signal {sig} again: closing everything now");
+                                warn!(
+ target: LOG_TARGET,"signal {sig} again: closing everything now");
                                 self.stop_now();
                             }
                             None => {
-                                info!("signal {sig}: stopping");
+                                info!(
+ target: LOG_TARGET,"signal {sig}: stopping");
                                 self.shutdown(self.opts.grace);
                             }
                         }
@@ -177,7 +186,8 @@ impl Server {
             // by a Stopper: one relaxed load a turn.
             match control.map(Control::requested) {
                 Some(Stop::Graceful) if !self.is_stopping() => {
-                    info!("stop requested: stopping");
+                    info!(
+ target: LOG_TARGET,"stop requested: stopping");
                     self.shutdown(self.opts.grace);
                 }
                 Some(Stop::Now) => self.stop_now(),
@@ -191,7 +201,8 @@ impl Server {
                 }
             }
             if self.is_finished() {
-                info!("every connection closed; exiting");
+                info!(
+ target: LOG_TARGET,"every connection closed; exiting");
                 return Ok(());
             }
         }
