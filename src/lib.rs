@@ -60,7 +60,7 @@ pub mod client;
 pub(crate) mod conn;
 pub mod framing;
 pub mod hdr;
-pub mod inbuf;
+pub(crate) mod inbuf;
 pub mod load;
 pub mod merge;
 pub mod options;
