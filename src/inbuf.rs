@@ -106,6 +106,7 @@ pub struct InBuf {
 }
 
 impl InBuf {
+    #[cfg(test)] // only the tests ask
     /// Bytes held.
     pub fn len(&self) -> usize {
         self.held.len()

@@ -18,7 +18,7 @@ use crate::addr::Endpoint;
 use crate::framing::Framing;
 
 pub use chat::chat;
-pub use send::{send, send_tcp, send_udp};
+pub use send::send;
 
 /// `sockloop send`'s arguments.
 pub struct SendArgs {
@@ -80,7 +80,7 @@ fn udp_socket_for(ep: &Endpoint) -> Result<UdpSocket, String> {
 /// (C0 but tab, DEL, C1) and bidirectional overrides are shown escaped —
 /// `\x1b`, `\u{9b}` — and bytes that are not UTF-8 as `\xff`, so nothing a
 /// peer sends can move the cursor, recolour or retitle the terminal.
-pub fn escape_for_terminal(bytes: &[u8]) -> String {
+pub(crate) fn escape_for_terminal(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {

@@ -55,7 +55,7 @@ pub fn send(args: &SendArgs) -> Result<ExitCode, String> {
 /// half-closes and reads on until the server closes (within `--timeout`),
 /// so replies still owed are shown and the connection ends with FINs,
 /// not with a reset (closing with unread input would send an RST).
-pub fn send_tcp(
+pub(crate) fn send_tcp(
     args: &SendArgs,
     input: &mut impl BufRead,
     out: &mut impl Write,
@@ -215,7 +215,7 @@ fn server_closed(stream: &mut TcpStream) -> bool {
 }
 
 /// One datagram per line; returns how many replies were lost.
-pub fn send_udp(
+pub(crate) fn send_udp(
     args: &SendArgs,
     input: &mut impl BufRead,
     out: &mut impl Write,

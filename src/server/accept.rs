@@ -192,7 +192,7 @@ mod tests {
     use mio::Poll;
 
     use super::*;
-    use crate::Options;
+    use crate::options::Options;
 
     /// A worker whose registration of a new connection fails gives its
     /// `--max-conns` place back: with one place, a failed registration

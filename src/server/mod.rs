@@ -1,4 +1,6 @@
-//! The poll loop: the only code in sockloop that touches a socket.
+//! The server: its poll loop and the API a host program embeds it with.
+//! (`server/` is where the server's sockets are driven; `load/` and
+//! `client/` have sockets of their own.)
 //!
 //! One thread, one `mio::Poll`, edge-triggered. Every welcoming (listening)
 //! TCP socket, every accepted connection and every UDP socket is registered
@@ -23,8 +25,9 @@
 //!  after the events ─▶ on_timer: deadlines.rs, turns left over, shutdown.rs
 //! ```
 //!
-//! This file is the loop itself and what a host program calls: a
-//! [`Server`] can [`run`](Server::run) its own loop, or live inside
+//! This file is the embedding API: a [`Server`] can [`run`](Server::run)
+//! its own loop (`run.rs`: the loop and its role, alone or one of
+//! [`Workers`]), or live inside
 //! someone else's: [`register`](Server::register) it on a token range of
 //! their `Poll`, pass it the events it [`owns`](Server::owns) with
 //! [`handle_event`](Server::handle_event), sleep no longer than
@@ -42,6 +45,7 @@ pub(crate) mod drive;
 mod health;
 mod nested;
 mod room;
+mod run;
 mod shutdown;
 #[cfg(test)]
 mod sim;
@@ -58,18 +62,18 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{info, trace, warn};
+use log::trace;
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Interest, Poll, Registry, Token};
 use slab::Slab;
 
 pub use builder::Builder;
 pub use nested::Nested;
-use workers::{Control, Stop, SIGNALS, WAKER};
+use run::Role;
 pub use workers::{Stopper, Workers};
 
-use crate::addr::Endpoint;
+use crate::addr::{Endpoint, ListenSpec};
 use crate::conn::{BufPool, Conn};
 use crate::framing::Framing;
 use crate::options::Options;
@@ -198,7 +202,7 @@ impl Server {
     }
 
     /// Bind the listeners `specs` names (`--listen`).
-    pub fn bind(specs: &[crate::ListenSpec], opts: Options) -> io::Result<Server> {
+    pub fn bind(specs: &[ListenSpec], opts: Options) -> io::Result<Server> {
         specs
             .iter()
             .fold(Server::builder(opts), |b, s| b.listen(s))
@@ -381,116 +385,13 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         let stats = self.opts.stats_every.is_some();
         let all = self.counters();
-        let signals = workers::listen_for_signals()?;
-        self.run_loop(Poll::new()?, Some(signals), None)?;
+        let signals = run::listen_for_signals()?;
+        self.run_loop(Poll::new()?, Role::Alone(signals))?;
         if stats {
             // The last word: what was read and written in all.
             eprintln!("{}", all.line());
         }
         Ok(())
-    }
-
-    /// The loop [`run`](Self::run) and each of [`Workers`] run: poll,
-    /// hand out events, on_timer, until shutdown is over. `signals`: this
-    /// loop listens for SIGINT/SIGTERM through this pipe (one loop in a
-    /// process does; its handlers were installed before, see
-    /// [`Workers::bind`]); with
-    /// `control`, it is one of several workers, which a signal (or
-    /// [`Stopper`]) stops together. Every `--stats` period it prints the
-    /// line for all the workers' counters.
-    fn run_loop(
-        mut self,
-        mut poll: Poll,
-        signals: Option<signal_hook_mio::v1_0::Signals>,
-        control: Option<&Control>,
-    ) -> io::Result<()> {
-        // The last usable tokens are the signal pipe's and the waker's (see
-        // workers.rs); the server has the rest.
-        self.register(poll.registry(), 0..WAKER.0)?;
-        let signals_on = signals.is_some();
-        let mut signal_pipe = signals;
-        if let Some(s) = &mut signal_pipe {
-            // A signal that came before this registration is not lost: its
-            // byte waits in the pipe, and epoll reports a descriptor that is
-            // already readable when it is added.
-            poll.registry().register(s, SIGNALS, Interest::READABLE)?;
-            trace!(
-                "token {} (usize::MAX - 1): the signal pipe (SIGINT, SIGTERM)",
-                SIGNALS.0
-            );
-        }
-        let mut events = Events::with_capacity(1024);
-        let mut next_stats = (signals_on || control.is_none())
-            .then_some(self.opts.stats_every)
-            .flatten()
-            .and_then(|d| Instant::now().checked_add(d)); // Duration::MAX: never
-        loop {
-            let mut timeout = self.next_timeout();
-            if let Some(at) = next_stats {
-                let d = at.saturating_duration_since(Instant::now());
-                timeout = Some(timeout.map_or(d, |t| t.min(d)));
-            }
-            trace!(
-                "poll: sleeping until an event{}",
-                timeout.map_or(String::from(" (no deadline)"), |t| format!(" or {t:?}"))
-            );
-            if let Err(e) = poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            trace!("poll: {} events", events.iter().count());
-            for event in events.iter() {
-                if event.token() == SIGNALS {
-                    let Some(pipe) = &mut signal_pipe else {
-                        continue;
-                    };
-                    for sig in pipe.pending() {
-                        let again = match control {
-                            Some(c) => c.requested() != Stop::No,
-                            None => self.is_stopping(),
-                        };
-                        match control {
-                            // Every worker, this one included, hears it
-                            // through the control below.
-                            Some(c) => c.request(if again { Stop::Now } else { Stop::Graceful }),
-                            None if again => {
-                                warn!("signal {sig} again: closing everything now");
-                                self.stop_now();
-                            }
-                            None => {
-                                info!("signal {sig}: stopping");
-                                self.shutdown(self.opts.grace);
-                            }
-                        }
-                    }
-                } else if event.token() != WAKER {
-                    self.handle_event(event);
-                }
-            }
-            // A stop asked for by a signal on another worker's thread, or
-            // by a Stopper: one relaxed load a turn.
-            match control.map(Control::requested) {
-                Some(Stop::Graceful) if !self.is_stopping() => {
-                    info!("stop requested: stopping");
-                    self.shutdown(self.opts.grace);
-                }
-                Some(Stop::Now) => self.stop_now(),
-                _ => {}
-            }
-            self.on_timer();
-            if let (Some(at), Some(every)) = (next_stats, self.opts.stats_every) {
-                if Instant::now() >= at {
-                    eprintln!("{}", self.all.line());
-                    next_stats = at.checked_add(every);
-                }
-            }
-            if self.is_finished() {
-                info!("every connection closed; exiting");
-                return Ok(());
-            }
-        }
     }
 }
 

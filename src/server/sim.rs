@@ -16,10 +16,10 @@ use super::drive::{drive, Cx, Driven};
 use crate::conn::{BufPool, Conn, Event, State, Stream};
 use crate::framing::Framing;
 use crate::inbuf::Budget;
+use crate::options::Options;
 use crate::oracle;
 use crate::service::{self, Outbox, Service};
 use crate::stats::ListenerCounters;
-use crate::Options;
 
 /// xorshift64*: small, seeded, good enough to pick fates.
 struct Rng(u64);

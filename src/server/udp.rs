@@ -21,12 +21,12 @@
 //! is dropped for that member and counted (`udp_relays_dropped`), never
 //! queued without bound.
 //!
-//! Every send passes the reflection guard ([`blocked_peer`]) first, so no
+//! Every send passes the reflection guard ([`blocked_peer`], `udp/guard.rs`) first, so no
 //! one can point sockloop at an echo or chargen service, or at a subnet.
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use log::{debug, trace, warn};
@@ -36,7 +36,11 @@ use mio::{Interest, Token};
 use super::{Server, Socket};
 use crate::service::To;
 use crate::stats::ListenerCounters;
-use crate::sys::mmsg::{self, SendBatch};
+use crate::sys::mmsg::{self, RecvBatch, SendBatch};
+
+mod guard;
+pub use guard::blocked_peer;
+use guard::max_payload;
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
 /// one socket cannot starve the rest of the loop. (Checked before each
@@ -49,43 +53,6 @@ const UDP_BATCH: usize = 256;
 /// service's reply can be mistaken for it: `upper` leaves no lowercase
 /// ASCII, `count` sends digits, `echo` sends back what fitted.
 pub const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
-
-/// The largest UDP payload to `to`: 65,535 less the IPv4 and UDP headers
-/// (65,507), or less the UDP header only over IPv6 (65,527, no jumbograms).
-fn max_payload(to: SocketAddr) -> usize {
-    match to {
-        SocketAddr::V4(_) => 65_507,
-        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => 65_507,
-        SocketAddr::V6(_) => 65_527,
-    }
-}
-
-/// The ports of the classic small services that answer anything sent to
-/// them: echo (7), discard (9), daytime (13), chargen (19), time (37).
-const SMALL_SERVICE_PORTS: [u16; 5] = [7, 9, 13, 19, 37];
-
-/// Why sockloop will not send to `addr`, if it will not (docs/protocol.md, "Services", the UDP
-/// reflection guard): port 0, a classic small service's port, or a
-/// broadcast, multicast or unspecified address. A datagram *from* such an
-/// address is dropped unanswered.
-pub fn blocked_peer(addr: SocketAddr) -> Option<&'static str> {
-    if addr.port() == 0 {
-        return Some("port 0");
-    }
-    if SMALL_SERVICE_PORTS.contains(&addr.port()) {
-        return Some("a classic small service's port");
-    }
-    let ip = match addr.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    match ip {
-        IpAddr::V4(v4) if v4.is_broadcast() => Some("a broadcast address"),
-        ip if ip.is_multicast() => Some("a multicast address"),
-        ip if ip.is_unspecified() => Some("the unspecified address"),
-        _ => None,
-    }
-}
 
 /// A UDP listener's socket and its unsent datagrams.
 #[derive(Debug)]
@@ -330,6 +297,16 @@ impl Server {
     /// limit, or too many unsent replies: up to [`mmsg::BATCH`] datagrams
     /// per `recvmmsg`, their replies sent [`mmsg::BATCH`] per `sendmmsg`.
     pub(super) fn recv_some(&mut self, li: usize) {
+        self.recv_some_with(li, |batch, socket| batch.recv(socket));
+    }
+
+    /// [`recv_some`](Self::recv_some) with its receive call given: the
+    /// socket's, or a fake's in the tests.
+    fn recv_some_with(
+        &mut self,
+        li: usize,
+        mut recv: impl FnMut(&mut RecvBatch, &UdpSocket) -> io::Result<usize>,
+    ) {
         let hw = self.opts.write_buffer;
         let now = self.now;
         let stopping = self.stopping.is_some();
@@ -340,6 +317,7 @@ impl Server {
         let (inb, out) = self.udp_batches.get_or_insert_with(Default::default);
         let counters = &self.counters[li];
         let mut budget = UDP_BATCH;
+        let mut failed = false;
         listener.backlog = false;
         while u.may_read && !u.paused(hw) && !stopping {
             if budget == 0 {
@@ -351,7 +329,7 @@ impl Server {
                 break;
             }
             counters.udp_recv_calls.add(1);
-            let n = match inb.recv(&u.socket) {
+            let n = match recv(inb, &u.socket) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
@@ -363,9 +341,16 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // An ICMP error reported late, say: that one datagram's
-                // business. The socket itself is fine.
+                // business, and datagrams may wait behind it, so receive on.
+                // But an error that persists must not spin inside the turn:
+                // each spends a call's worth of the budget, so a few end the
+                // turn and the socket is tried again on the next one.
                 Err(e) => {
-                    debug!("udp {}: recvmmsg: {e}", listener.endpoint);
+                    if !failed {
+                        debug!("udp {}: recvmmsg: {e}", listener.endpoint);
+                        failed = true;
+                    }
+                    budget = budget.saturating_sub(mmsg::BATCH);
                     continue;
                 }
             };

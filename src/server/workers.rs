@@ -29,14 +29,15 @@
 //! [`Service::shared_state`]: crate::service::Service::shared_state
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 
 use log::{error, info};
-use mio::{Poll, Token, Waker};
+use mio::{Poll, Waker};
 use signal_hook_mio::v1_0::Signals;
 
+use super::run::{self, Control, Role, Stop, WAKER};
 use super::{Builder, Server};
 use crate::addr::{Endpoint, ListenSpec};
 use crate::options::Options;
@@ -52,56 +53,6 @@ fn add_listener(b: Builder, spec: &ListenSpec, factory: Option<&Factory>) -> Bui
     match factory {
         Some(make) => b.listen_with(&spec.service, spec.endpoint, spec.framing, make(spec)),
         None => b.listen(spec),
-    }
-}
-
-/// The signal pipe's token, in the loop that listens for signals.
-pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
-/// The waker's token: another thread asks this loop to look at its
-/// [`Control`]. (`usize::MAX` itself is mio's own.)
-pub(super) const WAKER: Token = Token(usize::MAX - 2);
-
-/// A stop request, from a signal or a [`Stopper`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Stop {
-    /// Keep serving.
-    No = 0,
-    /// Graceful shutdown: deliver what is owed for up to `--grace`.
-    Graceful = 1,
-    /// Close everything now.
-    Now = 2,
-}
-
-/// What the workers share to stop together.
-#[derive(Default)]
-pub(super) struct Control {
-    stop: AtomicU8,
-    wakers: Mutex<Vec<Arc<Waker>>>,
-}
-
-impl Control {
-    /// Ask every worker to stop (never a step back: `Now` stays `Now`),
-    /// and wake each to see it.
-    pub(super) fn request(&self, how: Stop) {
-        self.stop.fetch_max(how as u8, Ordering::Relaxed);
-        let wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
-        for w in wakers.iter() {
-            let _ = w.wake();
-        }
-    }
-
-    /// What has been asked.
-    pub(super) fn requested(&self) -> Stop {
-        match self.stop.load(Ordering::Relaxed) {
-            0 => Stop::No,
-            1 => Stop::Graceful,
-            _ => Stop::Now,
-        }
-    }
-
-    fn add(&self, waker: Waker) {
-        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
-        wakers.push(Arc::new(waker));
     }
 }
 
@@ -191,7 +142,7 @@ impl Workers {
         // First of all: from here on a SIGTERM waits in the pipe for the
         // loop instead of killing the process, so a supervisor that signals
         // as soon as the server says it is ready gets a graceful exit.
-        let signals = listen_for_signals()?;
+        let signals = run::listen_for_signals()?;
         let open_total = Arc::new(AtomicUsize::new(0));
         let counters = Counters::default();
         let mut builder = Server::builder(opts);
@@ -269,7 +220,7 @@ impl Workers {
                     // A worker that panics stops the others too (the
                     // guard's drop runs while unwinding).
                     let _guard = StopAllOnPanic(&control);
-                    let r = server.run_loop(poll, None, Some(&control));
+                    let r = server.run_loop(poll, Role::Follower(&control));
                     if let Err(e) = &r {
                         // One worker down: stop them all rather than serve
                         // a share of the clients with nobody listening.
@@ -339,7 +290,7 @@ impl Workers {
             counters,
             ..
         } = self;
-        let mut result = first.run_loop(poll, Some(signals), Some(&control));
+        let mut result = first.run_loop(poll, Role::Lead(signals, &control));
         if result.is_err() {
             control.request(Stop::Graceful);
         }
@@ -378,12 +329,6 @@ impl Workers {
         }
         result
     }
-}
-
-/// Catch SIGINT and SIGTERM from now on: each becomes a byte in the pipe
-/// the loop polls (their default action, death, no longer applies).
-pub(super) fn listen_for_signals() -> io::Result<Signals> {
-    Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
 }
 
 /// Asks every worker to stop if dropped while its thread panics.

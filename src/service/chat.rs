@@ -66,7 +66,7 @@ fn said(buf: &mut Vec<u8>, peer: SocketAddr, text: &[u8]) {
 
 /// The members of a UDP chat room and when each was last heard from.
 #[derive(Debug)]
-pub struct UdpRoom {
+pub(crate) struct UdpRoom {
     ttl: Duration,
     max_members: usize,
     // A Vec, not a map: the room is small (1024 by default) and every relay
@@ -87,6 +87,7 @@ impl UdpRoom {
         }
     }
 
+    #[cfg(test)] // only the tests ask
     /// The members, in the order they joined.
     pub fn members(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.members.iter().map(|&(a, _)| a)

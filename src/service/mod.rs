@@ -30,7 +30,7 @@ use std::time::Instant;
 use crate::framing::Framing;
 use crate::options::Options;
 
-pub use chat::{Chat, UdpRoom, LEAVE};
+pub use chat::{Chat, LEAVE};
 pub use count::Count;
 pub use echo::Echo;
 pub use metrics::Metrics;

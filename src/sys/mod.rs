@@ -1,6 +1,9 @@
-//! The one thing the standard library and mio do not wrap: the open-file
-//! limit. Every socket is a file descriptor, so this limit, not
-//! `--max-conns`, is the real cap on connections.
+//! What the standard library and mio do not wrap: the open-file limit
+//! (here: every socket is a file descriptor, so this limit, not
+//! `--max-conns`, is the real cap on connections), the batched UDP calls
+//! `recvmmsg`/`sendmmsg` with GRO and GSO (`mmsg.rs`), a nanosecond timer a
+//! `Poll` can wait on (`timer.rs`, load's `--rate` pacing), the port-sparing
+//! bind for many outgoing connections, and a thread's CPU time.
 
 use std::io;
 

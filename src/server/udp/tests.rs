@@ -1,4 +1,5 @@
-//! The reflection guard, and what a full send buffer does to a batch.
+//! The reflection guard, what a full send buffer does to a batch, and a
+//! receive error that persists.
 
 use super::*;
 
@@ -87,4 +88,31 @@ fn another_send_error_drops_only_that_datagram() {
     assert!(unsent.is_empty());
     assert_eq!(counters.snapshot().udp_relays_dropped, 0);
     assert_eq!(counters.snapshot().bytes_out, 27);
+}
+
+/// A receive that fails with something other than `WouldBlock`, again and
+/// again (a socket gone bad), ends the socket's turn after a bounded number
+/// of calls, and leaves it to be tried again on the next turn.
+#[test]
+fn a_persistent_receive_error_ends_the_turn_instead_of_spinning() {
+    let spec = "echo=udp://127.0.0.1:0".parse().unwrap();
+    let mut server = Server::builder(crate::options::Options::default())
+        .listen(&spec)
+        .build()
+        .unwrap();
+    let Socket::Udp(u) = &mut server.listeners[0].socket else {
+        panic!("a UDP listener");
+    };
+    u.may_read = true;
+    let mut calls = 0;
+    server.recv_some_with(0, |_, _| {
+        calls += 1;
+        assert!(calls < 1000, "the receive loop spins on a persistent error");
+        Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+    });
+    assert!(
+        calls <= UDP_BATCH / mmsg::BATCH,
+        "{calls} calls in one turn"
+    );
+    assert!(server.listeners[0].backlog, "tried again on the next turn");
 }

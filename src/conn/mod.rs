@@ -25,8 +25,11 @@ use std::net::{Shutdown, SocketAddr};
 
 use mio::Interest;
 
-use crate::inbuf::{InBuf, KEEP_CAPACITY};
-use crate::outq::OutQueue;
+mod bufs;
+mod flags;
+
+pub(crate) use bufs::{BufPool, ConnBufs};
+use flags::*;
 
 /// A byte stream the loop can drive: a socket, or a fake one in tests.
 pub(crate) trait Stream: Read + Write {
@@ -80,81 +83,6 @@ pub(crate) enum Next {
     /// Its life is over: close the socket.
     Close(&'static str),
 }
-
-/// A connection's buffers, boxed so an idle connection pays one pointer.
-#[derive(Debug, Default)]
-pub(crate) struct ConnBufs {
-    /// Bytes read but not yet used (see [`InBuf`]).
-    pub input: InBuf,
-    /// Replies not yet taken by the kernel.
-    pub out: OutQueue,
-    /// When the frame held in `input` began (ms on the server's clock;
-    /// 0: none), for `--frame-timeout`.
-    pub frame_since: u64,
-    /// Since when this chat member is above `--write-buffer` (ms; 0: it is
-    /// not), for `--slow-timeout`.
-    pub over_since: u64,
-    /// When its room's blame of it reaches `--slow-timeout` if nothing
-    /// changes (ms; 0: not blamed now): see `server/blame.rs`.
-    pub blame_due: u64,
-}
-
-impl ConnBufs {
-    fn is_empty(&self) -> bool {
-        self.input.is_empty() && self.out.is_empty()
-    }
-}
-
-/// Boolean facts about a connection, packed in one byte (an idle
-/// connection's size is a measured figure: see BENCHMARKS.md).
-#[derive(Clone, Copy, Debug, Default)]
-struct Flags(u8);
-
-impl Flags {
-    fn get(self, f: u8) -> bool {
-        self.0 & f != 0
-    }
-    fn set(&mut self, f: u8, on: bool) {
-        if on {
-            self.0 |= f;
-        } else {
-            self.0 &= !f;
-        }
-    }
-    /// Set `f`; `true` if it was clear (so a queue lists a connection once).
-    fn mark(&mut self, f: u8) -> bool {
-        let was = self.get(f);
-        self.set(f, true);
-        !was
-    }
-    /// Clear `f`; `true` if it was set.
-    fn take(&mut self, f: u8) -> bool {
-        let was = self.get(f);
-        self.set(f, false);
-        was
-    }
-}
-
-/// The socket may hold unread bytes: readiness was reported and we have
-/// not yet seen `WouldBlock` (or a short read) since. Edge-triggered
-/// readiness is reported once, so forgetting this would strand bytes.
-const MAY_READ: u8 = 1;
-/// The event said the peer's write side is closed (EPOLLRDHUP): read on to
-/// EOF even after a short read.
-const PEER_FIN_SEEN: u8 = 2;
-/// Queued to be driven before this event's handling returns.
-const DIRTY: u8 = 4;
-/// Queued to be driven again on the next turn.
-const DEFERRED: u8 = 8;
-/// Above `--write-buffer` as a chat member (counted in its room).
-const OVER_MARK: u8 = 16;
-/// Waiting in its room's list of senders to resume.
-const PAUSED: u8 = 32;
-/// A chat member at or below the mark with room bytes still to write
-/// (counted in its room: the room's blame waits until none is left).
-const DRAINING: u8 = 64;
-/// It received the room's latest messages (its sender did not).
-const GOT_LATEST: u8 = 128;
 
 /// A TCP connection in the slab. `S` is the stream: a socket in the
 /// server, a scripted fake in the loop's simulation tests.
@@ -513,95 +441,5 @@ impl fmt::Display for Why {
     }
 }
 
-/// Emptied buffer boxes, kept for reuse so that a connection that becomes
-/// busy, drains and becomes busy again does not go to the allocator.
-#[derive(Debug, Default)]
-pub(crate) struct BufPool {
-    // The boxes themselves are what is pooled: handing one out must not
-    // allocate, and a connection holds exactly this box.
-    #[allow(clippy::vec_box)]
-    free: Vec<Box<ConnBufs>>,
-}
-
-/// How many boxes the pool keeps; beyond that they are freed.
-const POOL_MAX: usize = 256;
-
-impl BufPool {
-    /// An empty box, reused if one is free.
-    pub fn take(&mut self) -> Box<ConnBufs> {
-        self.free.pop().unwrap_or_default()
-    }
-
-    /// Return a box (its contents are dropped).
-    pub fn put(&mut self, mut b: Box<ConnBufs>) {
-        b.out.clear();
-        b.frame_since = 0;
-        b.over_since = 0;
-        b.blame_due = 0;
-        if b.input.capacity() > KEEP_CAPACITY {
-            b.input.clear();
-        }
-        if self.free.len() < POOL_MAX && b.out.reusable() && b.input.is_empty() {
-            self.free.push(b);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conn() -> Conn<()> {
-        Conn::new((), "127.0.0.1:1".parse().unwrap(), 1, 0, 0)
-    }
-
-    #[test]
-    fn half_close_delivers_then_closes() {
-        let mut c = conn();
-        assert_eq!(c.on(Event::PeerFin), Next::Stay);
-        assert_eq!(c.state(), State::PeerClosed);
-        assert!(!c.wants_read(10), "nothing more is read after EOF");
-        assert!(matches!(c.on(Event::AllDelivered), Next::Close(_)));
-    }
-
-    #[test]
-    fn we_close_then_fin_then_linger_until_the_peers_fin() {
-        let mut c = conn();
-        c.set_may_read(true);
-        assert_eq!(c.on(Event::WeClose), Next::Stay);
-        assert!(!c.wants_read(10), "closing: no new requests");
-        assert!(c.wants_discard(), "but unread input is drained");
-        assert_eq!(c.wanted_interest(10), Some(Interest::READABLE));
-        assert_eq!(c.on(Event::AllDelivered), Next::SendFin);
-        assert_eq!(c.state(), State::Lingering);
-        assert_eq!(c.on(Event::WeClose), Next::Stay);
-        assert!(matches!(c.on(Event::PeerFin), Next::Close(_)));
-    }
-
-    #[test]
-    fn interest_follows_backpressure() {
-        let mut c = conn();
-        let mut pool = BufPool::default();
-        assert_eq!(c.wanted_interest(4), Some(Interest::READABLE));
-        c.bufs_mut(&mut pool)
-            .out
-            .append_with(|v| v.extend_from_slice(b"12345"));
-        assert_eq!(c.wanted_interest(4), Some(Interest::WRITABLE));
-        assert_eq!(
-            c.wanted_interest(8),
-            Some(Interest::READABLE | Interest::WRITABLE)
-        );
-    }
-
-    #[test]
-    fn flags_are_independent() {
-        let mut c = conn();
-        assert!(c.mark_dirty());
-        assert!(!c.mark_dirty());
-        assert!(c.mark_deferred());
-        assert!(c.take_dirty());
-        assert!(!c.take_dirty());
-        assert!(c.take_deferred());
-        assert!(c.mark_paused() && c.take_paused());
-    }
-}
+mod tests;

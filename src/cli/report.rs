@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 /// Said at the end of `report --help`.
-pub const EXAMPLES: &str = "\
+pub(crate) const EXAMPLES: &str = "\
 Examples:
   sockloop load tcp://127.0.0.1:7000 --conns 50 --html run.html   # one run, its report
   sockloop load tcp://127.0.0.1:7000 --json > sockloop.json
@@ -17,22 +17,22 @@ second, and a table of figures and settings. Open it in any browser; it needs
 no network and no script.";
 
 #[derive(clap::Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// `load --json` (or `merge --json`) output, one JSON object a file.
     #[arg(value_name = "FILE", required = true, num_args = 1..)]
-    pub files: Vec<std::path::PathBuf>,
+    pub(crate) files: Vec<std::path::PathBuf>,
     /// Write the report to OUT: one self-contained HTML file (inline SVG,
     /// no script, nothing fetched).
     #[arg(long, value_name = "OUT", required = true)]
-    pub html: std::path::PathBuf,
+    pub(crate) html: std::path::PathBuf,
     /// The name of a run in legends and tables, one per FILE in order
     /// (default: each file's name without its extension).
     #[arg(long = "label", value_name = "NAME")]
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
 }
 
 /// Runs `sockloop report`.
-pub fn run(a: ReportArgs) -> Result<ExitCode, String> {
+pub(crate) fn run(a: ReportArgs) -> Result<ExitCode, String> {
     if !a.labels.is_empty() && a.labels.len() != a.files.len() {
         clap::Error::raw(
             clap::error::ErrorKind::WrongNumberOfValues,
