@@ -1,7 +1,7 @@
 //! Ending a run early from outside it: the handle a caller keeps (the
 //! command line's signal thread, a test, a UI) and the loops watch.
 //!
-//! The library installs no signal handler: `main.rs` turns SIGINT/SIGTERM
+//! The library installs no signal handler: the command line (`cli/load.rs`) turns SIGINT/SIGTERM
 //! into [`Stop::stop`]. Each loop registers a waker, so a stop ends a poll
 //! at once rather than at its next timeout.
 
