@@ -2,7 +2,7 @@
 //! per message as the server it drives.
 //!
 //! ```text
-//!  cli/load.rs ── LoadConfig::validate (usage errors), Stop (signals) ──┐
+//!  cli/load.rs ── LoadConfig::validate (usage), Stop (signals) ──────┐
 //!  run ─ T threads, each a driver with its share of the connections ─┤
 //!        driver.rs (TCP) / udp/ (UDP): sockets, clock, schedule      │
 //!          ├─ protocol.rs: what is sent, how replies are cut/judged   │
