@@ -5,24 +5,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn load(args: &[&str]) -> Output {
-    bin()
-        .arg("load")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)))
-}
 
 /// A UDP server that answers each datagram with `answer(datagram)`, each
 /// returned datagram sent in turn.

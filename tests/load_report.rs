@@ -4,25 +4,10 @@
 
 mod common;
 
-use std::process::{Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use sockloop::Options;
-
-fn load(args: &[&str]) -> Output {
-    bin()
-        .arg("load")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)))
-}
 
 fn unix_now() -> f64 {
     SystemTime::now()

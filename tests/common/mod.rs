@@ -291,3 +291,19 @@ pub fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> (u64, u64) {
     }
     panic!("no TCP socket {local} -> {remote} in /proc/net/tcp");
 }
+
+/// `sockloop load ARGS`, run to its end with no stdin.
+pub fn load(args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("load")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The JSON object a `--json` run printed on stdout.
+pub fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)))
+}
