@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Output, Stdio};
 
 use common::*;
@@ -136,11 +136,7 @@ fn send_reports_a_lost_udp_reply_and_goes_on() {
 #[test]
 fn send_to_nothing_fails_at_once_with_one_line() {
     // A port that was free a moment ago.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::servers::free_port();
     for ep in [
         format!("tcp://127.0.0.1:{port}"),
         format!("udp://127.0.0.1:{port}"),
@@ -281,11 +277,7 @@ fn load_idle_holds_a_few_hundred_connections() {
 
 #[test]
 fn load_counts_refused_connections_and_fails() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::servers::free_port();
     let out = run(
         &[
             "load",

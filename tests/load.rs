@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,11 +56,7 @@ fn wrong_reply_bytes_say_the_target_is_not_echo_like() {
 
 #[test]
 fn a_refused_target_stops_the_run_at_once() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::servers::free_port();
     let start = Instant::now();
     let out = load(&[
         &format!("tcp://127.0.0.1:{port}"),

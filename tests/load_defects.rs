@@ -116,11 +116,7 @@ fn a_target_that_never_accepts_ends_with_the_run() {
 
 #[test]
 fn a_refused_run_ends_at_once_and_its_summary_does_not_say_errors_0() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::servers::free_port();
     let t0 = Instant::now();
     let out = load(&[
         &format!("tcp://127.0.0.1:{port}"),

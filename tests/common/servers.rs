@@ -45,9 +45,9 @@ pub fn require(name: &str) -> PathBuf {
     );
 }
 
-/// A port free on 127.0.0.1 now (bound, then released for the server:
-/// these servers take a port number, not a socket).
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now (bound, then released: for a server that
+/// takes a port number, not a socket, or for a target nobody listens on).
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().unwrap().port()
 }
