@@ -25,9 +25,11 @@ use std::net::{Shutdown, SocketAddr};
 
 use mio::Interest;
 
+mod at;
 mod bufs;
 mod flags;
 
+use at::At;
 pub(crate) use bufs::{BufPool, ConnBufs};
 use flags::*;
 
@@ -91,12 +93,11 @@ pub(crate) struct Conn<S> {
     stream: S,
     peer: SocketAddr,
     bufs: Option<Box<ConnBufs>>,
-    /// The idle deadline (or, lingering, the linger deadline), in ms on the
-    /// server's clock; 0 means none.
-    deadline: u64,
-    /// The `at` of this connection's live entry in the deadline heap; 0
-    /// means it has none.
-    timer_at: u64,
+    /// The idle deadline (or, lingering, the linger deadline), on the
+    /// server's clock.
+    deadline: Option<At>,
+    /// The `at` of this connection's live entry in the deadline heap.
+    timer_at: Option<At>,
     /// Which connection this is, never reused while the server runs (a
     /// slab slot is): tells a stale deadline entry from a live one.
     id: u64,
@@ -117,8 +118,8 @@ impl<S> Conn<S> {
             stream,
             peer,
             bufs: None,
-            deadline: 0,
-            timer_at: 0,
+            deadline: None,
+            timer_at: None,
             id,
             member_idx,
             listener,
@@ -150,7 +151,7 @@ impl<S> Conn<S> {
                 if let Some(b) = self.bufs.as_mut() {
                     if !b.input.has_ready_frames() {
                         b.input.clear();
-                        b.frame_since = 0;
+                        b.frame_since = None;
                     }
                 }
                 Next::Stay
@@ -184,7 +185,7 @@ impl<S> Conn<S> {
         self.bufs.as_ref().map_or(0, |b| b.out.len())
     }
 
-    /// Whether its replies are over the high-water mark (backpressure).
+    /// Whether its replies are over `--write-buffer` (backpressure).
     pub fn over(&self, write_buffer: usize) -> bool {
         self.pending_out() > write_buffer
     }
@@ -197,8 +198,8 @@ impl<S> Conn<S> {
     }
 
     /// Whether input it already holds may be handed to the service now:
-    /// not once we close for a limit, and not above the mark (the replies
-    /// would only grow).
+    /// not once we close for a limit, and not above `--write-buffer` (the
+    /// replies would only grow).
     pub fn may_take_input(&self, write_buffer: usize) -> bool {
         matches!(self.state, State::Open | State::PeerClosed | State::Closing)
             && !self.over(write_buffer)
@@ -222,7 +223,7 @@ impl<S> Conn<S> {
     pub fn wanted_interest(&self, write_buffer: usize) -> Option<Interest> {
         let pending = self.pending_out() > 0;
         let read = match self.state {
-            // Above the high-water mark we stop reading: the peer's bytes
+            // Above --write-buffer we stop reading: the peer's bytes
             // wait in the kernel, and TCP flow control slows the peer down.
             State::Open => !self.over(write_buffer),
             State::Closing | State::Lingering => true,
@@ -236,54 +237,52 @@ impl<S> Conn<S> {
         }
     }
 
-    /// The earliest of its deadlines (ms; 0: none): idle or linger, the
-    /// frame timeout while a frame is incomplete, the slow-member timeout
-    /// while over the mark.
-    pub fn due_at(&self, frame_timeout_ms: Option<u64>, slow_timeout_ms: u64) -> u64 {
-        let mut at = self.deadline;
-        let mut earlier = |t: u64| {
-            if t != 0 && (at == 0 || t < at) {
-                at = t;
-            }
+    /// The earliest of its deadlines (ms), if it has any: idle or linger,
+    /// the frame timeout while a frame is incomplete, the slow-member
+    /// timeout while over `--write-buffer`, its room's blame.
+    pub fn due_at(&self, frame_timeout_ms: Option<u64>, slow_timeout_ms: u64) -> Option<u64> {
+        let deadline = self.deadline();
+        let Some(b) = &self.bufs else {
+            return deadline;
         };
-        if let Some(b) = &self.bufs {
-            if let (Some(ft), true) = (frame_timeout_ms, b.frame_since != 0) {
-                earlier(b.frame_since + ft);
-            }
-            if self.flags.get(OVER_MARK) && b.over_since != 0 {
-                earlier(b.over_since + slow_timeout_ms);
-            }
-            earlier(b.blame_due);
-        }
-        at
+        let frame = frame_timeout_ms.zip(b.frame_since).map(|(ft, t)| t + ft);
+        let slow = b
+            .over_since
+            .filter(|_| self.flags.get(OVER_WRITE_BUFFER))
+            .map(|t| t + slow_timeout_ms);
+        [deadline, frame, slow, b.blame_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether its frame timeout has passed at `now`.
     pub fn frame_expired(&self, frame_timeout_ms: Option<u64>, now: u64) -> bool {
         match (frame_timeout_ms, &self.bufs) {
-            (Some(ft), Some(b)) => b.frame_since != 0 && b.frame_since + ft <= now,
+            (Some(ft), Some(b)) => b.frame_since.is_some_and(|t| t + ft <= now),
             _ => false,
         }
     }
 
-    /// Whether it has been over the mark for the slow timeout at `now`.
+    /// Whether it has been over `--write-buffer` for the slow timeout at
+    /// `now`.
     pub fn slow_expired(&self, slow_timeout_ms: u64, now: u64) -> bool {
-        self.flags.get(OVER_MARK)
+        self.flags.get(OVER_WRITE_BUFFER)
             && self
                 .bufs
                 .as_ref()
-                .is_some_and(|b| b.over_since != 0 && b.over_since + slow_timeout_ms <= now)
+                .is_some_and(|b| b.over_since.is_some_and(|t| t + slow_timeout_ms <= now))
     }
 
     /// Whether its room's blame of it has come due at `now`.
     pub fn blame_expired(&self, now: u64) -> bool {
         self.bufs
             .as_ref()
-            .is_some_and(|b| b.blame_due != 0 && b.blame_due <= now)
+            .is_some_and(|b| b.blame_due.is_some_and(|t| t <= now))
     }
 
-    /// Set (0: clear) when its room's blame comes due.
-    pub fn set_blame_due(&mut self, at: u64) {
+    /// Set (`None`: clear) when its room's blame comes due.
+    pub fn set_blame_due(&mut self, at: Option<u64>) {
         if let Some(b) = self.bufs.as_mut() {
             b.blame_due = at;
         }
@@ -318,17 +317,17 @@ impl<S> Conn<S> {
     pub fn set_interest(&mut self, i: Interest) {
         self.interest = i;
     }
-    pub fn deadline(&self) -> u64 {
-        self.deadline
+    pub fn deadline(&self) -> Option<u64> {
+        self.deadline.map(At::ms)
     }
     pub fn set_deadline(&mut self, at: u64) {
-        self.deadline = at;
+        self.deadline = Some(At::new(at));
     }
-    pub fn timer_at(&self) -> u64 {
-        self.timer_at
+    pub fn timer_at(&self) -> Option<u64> {
+        self.timer_at.map(At::ms)
     }
-    pub fn set_timer_at(&mut self, at: u64) {
-        self.timer_at = at;
+    pub fn set_timer_at(&mut self, at: Option<u64>) {
+        self.timer_at = at.map(At::new);
     }
     /// The buffers, taken from `pool` if the connection has none.
     pub fn bufs_mut(&mut self, pool: &mut BufPool) -> &mut ConnBufs {
@@ -388,15 +387,16 @@ impl<S> Conn<S> {
     pub fn take_deferred(&mut self) -> bool {
         self.flags.take(DEFERRED)
     }
-    /// Whether it is counted as over the mark in its room.
-    pub fn is_over_mark(&self) -> bool {
-        self.flags.get(OVER_MARK)
+    /// Whether it is counted as over `--write-buffer` in its room.
+    pub fn is_over_write_buffer(&self) -> bool {
+        self.flags.get(OVER_WRITE_BUFFER)
     }
-    /// Count it over (or no longer over) the mark; records since when.
-    pub fn set_over_mark(&mut self, on: bool, now: u64) {
-        self.set(OVER_MARK, on);
+    /// Count it over (or no longer over) `--write-buffer`; records since
+    /// when.
+    pub fn set_over_write_buffer(&mut self, on: bool, now: u64) {
+        self.set(OVER_WRITE_BUFFER, on);
         if let Some(b) = self.bufs.as_mut() {
-            b.over_since = if on { now } else { 0 };
+            b.over_since = on.then_some(now);
         }
     }
     /// Whether it is counted as draining in its room.

@@ -5,9 +5,9 @@
 //! of blame began and ended, this keeps the sum over the last 10 s.
 //!
 //! ```text
-//!   room paused, the member above the mark, every other member that got
+//!   room paused, the member above --write-buffer, every other member that got
 //!   the same messages has written them all ──▶ blame runs for it
-//!   anything changes (it drains below the mark, new messages, it leaves)
+//!   anything changes (it drains below --write-buffer, new messages, it leaves)
 //!   ──▶ the interval ends: its milliseconds go into the member's Window
 //!   Window::total(now) + the running interval > --slow-timeout ──▶ cut
 //! ```

@@ -168,7 +168,7 @@ pub struct Server {
     /// or a read that went to the room, or the pass's DRIVES_PER_PASS):
     /// driven again on the next on_timer(), after the poll has had its say.
     deferred: VecDeque<usize>,
-    /// Recipients a fan-out just put above the mark (reused buffer).
+    /// Recipients a fan-out just put above `--write-buffer` (reused buffer).
     went_over: Vec<usize>,
     /// This loop's counters: `counters[li]` is listener `li`'s, `.health`
     /// the loop's.
@@ -180,7 +180,7 @@ pub struct Server {
     turn: health::Turn,
     epoch: Instant,
     now: Instant,
-    /// `now` in ms since `epoch`, plus one (so 0 can mean "no deadline").
+    /// `now` in ms since `epoch`.
     now_ms: u64,
     /// The next connection's id: never reused while the server runs.
     next_id: u64,
@@ -276,7 +276,7 @@ impl Server {
     }
 
     fn ms_at(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_millis() as u64 + 1
+        t.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     /// Handle one readiness event. Returns `false` if the token is not

@@ -10,7 +10,7 @@ use mio::event::Event;
 use super::drive::{self, Cx, Driven};
 use super::{Server, READS_PER_TURN, WORK_PER_TURN};
 use crate::conn::Event as ConnEvent;
-use crate::inbuf::Budget;
+use crate::inbuf::{Budget, Serving};
 use crate::service::ConnId;
 
 impl Server {
@@ -45,24 +45,28 @@ impl Server {
         let fanout_cost = listener.room.len().saturating_sub(1).max(1);
         let mut cx = Cx {
             key,
-            service: &mut *listener.service,
-            framing: listener.framing,
-            max_frame: self.opts.max_frame,
+            serving: Serving {
+                framing: listener.framing,
+                max_frame: self.opts.max_frame,
+                service: &mut *listener.service,
+                conn: ConnId(conn.id()),
+                peer: conn.peer(),
+                outbox: &mut self.outbox,
+                budget: Budget {
+                    left: WORK_PER_TURN,
+                    fanout_cost,
+                },
+            },
             write_buffer: self.opts.write_buffer,
-            outbox: &mut self.outbox,
             pool: &mut self.pool,
             counters: &self.counters[li],
             now_ms: self.now_ms,
-            budget: Budget {
-                left: WORK_PER_TURN,
-                fanout_cost,
-            },
             reads_left: READS_PER_TURN,
             input_paused: listener.room.is_paused(),
             traffic: false,
         };
         let driven = drive::drive(conn, &mut cx, &mut self.scratch);
-        let (traffic, work) = (cx.traffic, WORK_PER_TURN - cx.budget.left);
+        let (traffic, work) = (cx.traffic, WORK_PER_TURN - cx.serving.budget.left);
         self.counters[li].peak_turn_work.max(work as u64);
         if traffic {
             self.touch(key);
@@ -103,12 +107,12 @@ impl Server {
     /// Re-register only when the interest the connection needs changed, so
     /// the usual request → reply round costs no `epoll_ctl` at all.
     fn update_interest(&mut self, key: usize) {
-        let hw = self.opts.write_buffer;
+        let write_buffer = self.opts.write_buffer;
         let token = self.conn_token(key);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(want) = conn.wanted_interest(hw) else {
+        let Some(want) = conn.wanted_interest(write_buffer) else {
             return;
         };
         if want == conn.interest() {

@@ -203,7 +203,7 @@ impl UdpSide {
         !self.unsent.is_empty()
     }
 
-    /// Whether the send queue is over the high-water mark (stop receiving).
+    /// Whether the send queue is over `--write-buffer` (stop receiving).
     fn paused(&self, write_buffer: usize) -> bool {
         self.unsent.bytes > write_buffer
     }
@@ -307,7 +307,7 @@ impl Server {
         li: usize,
         mut recv: impl FnMut(&mut RecvBatch, &UdpSocket) -> io::Result<usize>,
     ) {
-        let hw = self.opts.write_buffer;
+        let write_buffer = self.opts.write_buffer;
         let now = self.now;
         let stopping = self.stopping.is_some();
         let listener = &mut self.listeners[li];
@@ -319,7 +319,7 @@ impl Server {
         let mut budget = UDP_BATCH;
         let mut failed = false;
         listener.backlog = false;
-        while u.may_read && !u.paused(hw) && !stopping {
+        while u.may_read && !u.paused(write_buffer) && !stopping {
             if budget == 0 {
                 trace!(
                     "udp {}: {UDP_BATCH} datagrams this turn, more may wait (continued next turn)",
@@ -403,7 +403,7 @@ impl Server {
             // the socket's send queue, not ours, absorbs them.
             u.send_batch(out, counters);
         }
-        let want = u.wanted_interest(hw);
+        let want = u.wanted_interest(write_buffer);
         if want != u.interest {
             trace!(
                 "udp {}: interest {:?} -> {want:?} ({})",
