@@ -37,21 +37,21 @@ use grow::{capacity_for, head_of, rest_of_frame};
 
 /// Held bytes beyond a frame's payload: a `len32` header, or a line's
 /// `\r\n`.
-pub const FRAME_SLACK: usize = 4;
+pub(crate) const FRAME_SLACK: usize = 4;
 
 /// What a `raw` service may hold back whatever `--max-frame` says: the
 /// first three bytes of a UTF-8 character cut by a read (`upper` holds
 /// them until the character is whole, even at `--max-frame 1`).
-pub const RAW_HOLD: usize = 3;
+pub(crate) const RAW_HOLD: usize = 3;
 
 /// A held buffer with more capacity than this is freed once it empties,
 /// rather than kept for the next partial frame.
-pub const KEEP_CAPACITY: usize = 4096;
+pub(crate) const KEEP_CAPACITY: usize = 4096;
 
 /// How much work one turn of one connection may do: every reply costs one,
 /// every message to the room costs one per recipient.
 #[derive(Clone, Copy, Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Work units left this turn.
     pub left: usize,
     /// What one message to the room costs: its number of recipients.
@@ -75,7 +75,7 @@ impl Budget {
 /// into frames, the service that answers them and who for, where the
 /// answers go, and how much work the turn may still do. [`InBuf::feed`]
 /// takes it; the server's turn (`server/drive.rs`) holds it.
-pub struct Serving<'a> {
+pub(crate) struct Serving<'a> {
     /// How the byte stream is cut.
     pub framing: Framing,
     /// `--max-frame`.
@@ -94,7 +94,7 @@ pub struct Serving<'a> {
 
 /// Why [`InBuf::feed`] stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Every whole frame was handed on; what is held (if anything) is the
     /// start of a frame: read more.
     NeedMore,
@@ -108,7 +108,7 @@ pub enum Stop {
 
 /// What one [`InBuf::feed`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fed {
+pub(crate) struct Fed {
     /// Frames (or `raw` chunks) handed to the service.
     pub frames: u64,
     /// Why it stopped.
@@ -120,7 +120,7 @@ pub struct Fed {
 
 /// One connection's held input.
 #[derive(Debug, Default)]
-pub struct InBuf {
+pub(crate) struct InBuf {
     held: Vec<u8>,
     /// The budget stopped decoding: `held` may start with whole frames.
     ready: bool,
@@ -129,28 +129,28 @@ pub struct InBuf {
 impl InBuf {
     #[cfg(test)] // only the tests ask
     /// Bytes held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.held.len()
     }
 
     /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
 
     /// Memory held (capacity), for the counters.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.held.capacity()
     }
 
     /// Whether held bytes may hold whole frames (the budget stopped the
     /// last [`feed`](Self::feed)): they come before any new read.
-    pub fn has_ready_frames(&self) -> bool {
+    pub(crate) fn has_ready_frames(&self) -> bool {
         self.ready
     }
 
     /// Forget everything held and free the memory.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.held = Vec::new();
         self.ready = false;
     }
@@ -158,7 +158,7 @@ impl InBuf {
     /// Hand `data` (after any held bytes) to `s`'s service frame by frame,
     /// within its budget, and hold what is left. `at_eof`: the peer sent
     /// FIN, so no more bytes will come (a last line without `\n` is a frame).
-    pub fn feed(&mut self, data: &[u8], at_eof: bool, s: &mut Serving) -> Fed {
+    pub(crate) fn feed(&mut self, data: &[u8], at_eof: bool, s: &mut Serving) -> Fed {
         let framing = s.framing;
         let limit = s.max_frame + FRAME_SLACK;
         let mut frames = 0;

@@ -54,6 +54,7 @@
 //! `examples/embed.rs`. Add a service: implement [`service::Service`].
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod addr;
 pub mod client;

@@ -44,12 +44,12 @@ const POOL_MAX: usize = 256;
 
 impl BufPool {
     /// An empty box, reused if one is free.
-    pub fn take(&mut self) -> Box<ConnBufs> {
+    pub(crate) fn take(&mut self) -> Box<ConnBufs> {
         self.free.pop().unwrap_or_default()
     }
 
     /// Return a box (its contents are dropped).
-    pub fn put(&mut self, mut b: Box<ConnBufs>) {
+    pub(crate) fn put(&mut self, mut b: Box<ConnBufs>) {
         b.out.clear();
         b.frame_since = None;
         b.over_since = None;

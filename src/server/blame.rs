@@ -31,7 +31,7 @@ pub(super) struct Window {
 
 impl Window {
     /// Charge the interval `from..to` (ms on the server's clock).
-    pub fn add(&mut self, from: u64, to: u64) {
+    pub(super) fn add(&mut self, from: u64, to: u64) {
         let mut t = from;
         while t < to {
             let sec = t / 1000;
@@ -59,7 +59,7 @@ impl Window {
 
     /// Blame in the window that ends at `now` (ms), running interval not
     /// included.
-    pub fn total(&self, now: u64) -> u64 {
+    pub(super) fn total(&self, now: u64) -> u64 {
         let now_sec = now / 1000;
         (0..WINDOW_SECS)
             .filter_map(|back| {
@@ -71,7 +71,7 @@ impl Window {
     }
 
     /// Whether nothing in it counts any more at `now`.
-    pub fn is_spent(&self, now: u64) -> bool {
+    pub(super) fn is_spent(&self, now: u64) -> bool {
         self.total(now) == 0
     }
 }

@@ -67,18 +67,18 @@ pub(super) struct Room {
 
 impl Room {
     /// Add connection `key`; its place in the member list.
-    pub fn join(&mut self, key: usize) -> usize {
+    pub(super) fn join(&mut self, key: usize) -> usize {
         self.members.push(key as u32);
         self.members.len() - 1
     }
 
     /// How many connections the listener has.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.members.len()
     }
 
     /// Whether senders must wait: a member is above `--write-buffer`.
-    pub fn is_paused(&self) -> bool {
+    pub(super) fn is_paused(&self) -> bool {
         self.over > 0
     }
 }

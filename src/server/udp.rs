@@ -39,7 +39,7 @@ use crate::stats::ListenerCounters;
 use crate::sys::mmsg::{self, RecvBatch, SendBatch};
 
 mod guard;
-pub use guard::blocked_peer;
+pub(crate) use guard::blocked_peer;
 use guard::max_payload;
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
@@ -52,7 +52,7 @@ const UDP_BATCH: usize = 256;
 /// (an `upper` reply can be three times its request: `ΐ` → `Ϊ́`). No
 /// service's reply can be mistaken for it: `upper` leaves no lowercase
 /// ASCII, `count` sends digits, `echo` sends back what fitted.
-pub const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
+pub(crate) const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
 
 /// A UDP listener's socket and its unsent datagrams.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ impl Unsent {
 
 impl UdpSide {
     /// A socket registered for READABLE.
-    pub fn new(socket: UdpSocket) -> Self {
+    pub(crate) fn new(socket: UdpSocket) -> Self {
         // Runs of datagrams from one peer may then arrive as one buffer
         // (cut back into datagrams by RecvBatch): where the kernel will.
         mmsg::enable_gro(&socket);
@@ -98,7 +98,7 @@ impl UdpSide {
     }
 
     /// The socket, to register it.
-    pub fn socket_mut(&mut self) -> &mut UdpSocket {
+    pub(crate) fn socket_mut(&mut self) -> &mut UdpSocket {
         &mut self.socket
     }
 
@@ -199,7 +199,7 @@ impl UdpSide {
     }
 
     /// Whether datagrams wait to be sent.
-    pub fn has_queued(&self) -> bool {
+    pub(crate) fn has_queued(&self) -> bool {
         !self.unsent.is_empty()
     }
 
