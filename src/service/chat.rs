@@ -75,7 +75,7 @@ pub(crate) struct UdpRoom {
 }
 
 /// What a datagram of exactly this text does: leave the room.
-pub const LEAVE: &[u8] = b"/leave";
+pub(crate) const LEAVE: &[u8] = b"/leave";
 
 impl UdpRoom {
     /// An empty room.
