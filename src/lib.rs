@@ -20,7 +20,7 @@
 //!     health.rs    the loop's health: turns, busy time, turn duration
 //!     nested.rs    the server inside a loop that is not mio, through one fd
 //!     workers.rs   --workers: N loops on the same addresses (SO_REUSEPORT)
-//!   conn/     one connection's state machine, flags, buffers       (no I/O)
+//!   conn/     one connection's state machine, flags, buffers, deadlines (no I/O)
 //!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
 //!   outq      replies the kernel has not taken yet
 //!   framing   bytes → frames → bytes                            (no I/O)

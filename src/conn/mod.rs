@@ -17,7 +17,9 @@
 //! Its buffers — held input ([`InBuf`]) and unsent replies ([`OutQueue`])
 //! — live in a [`ConnBufs`] box that exists only while something is in
 //! it: an idle connection owns no buffer at all. Emptied boxes go back to
-//! a [`BufPool`] so the next busy connection reuses them.
+//! a [`BufPool`] so the next busy connection reuses them (`bufs.rs`).
+//! Its boolean facts are bits in one byte (`flags.rs`); its deadlines, and
+//! when it is next due, are in `due.rs`.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -25,11 +27,11 @@ use std::net::{Shutdown, SocketAddr};
 
 use mio::Interest;
 
-mod at;
 mod bufs;
+mod due;
 mod flags;
 
-use at::At;
+use due::At;
 pub(crate) use bufs::{BufPool, ConnBufs};
 use flags::*;
 
@@ -243,61 +245,6 @@ impl<S> Conn<S> {
         }
     }
 
-    /// The earliest of its deadlines (ms), if it has any: idle or linger,
-    /// the frame timeout while a frame is incomplete, the slow-member
-    /// timeout while over `--write-buffer`, its room's blame.
-    pub(crate) fn due_at(
-        &self,
-        frame_timeout_ms: Option<u64>,
-        slow_timeout_ms: u64,
-    ) -> Option<u64> {
-        let deadline = self.deadline();
-        let Some(b) = &self.bufs else {
-            return deadline;
-        };
-        let frame = frame_timeout_ms.zip(b.frame_since).map(|(ft, t)| t + ft);
-        let slow = b
-            .over_since
-            .filter(|_| self.flags.get(OVER_WRITE_BUFFER))
-            .map(|t| t + slow_timeout_ms);
-        [deadline, frame, slow, b.blame_due]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    /// Whether its frame timeout has passed at `now`.
-    pub(crate) fn frame_expired(&self, frame_timeout_ms: Option<u64>, now: u64) -> bool {
-        match (frame_timeout_ms, &self.bufs) {
-            (Some(ft), Some(b)) => b.frame_since.is_some_and(|t| t + ft <= now),
-            _ => false,
-        }
-    }
-
-    /// Whether it has been over `--write-buffer` for the slow timeout at
-    /// `now`.
-    pub(crate) fn slow_expired(&self, slow_timeout_ms: u64, now: u64) -> bool {
-        self.flags.get(OVER_WRITE_BUFFER)
-            && self
-                .bufs
-                .as_ref()
-                .is_some_and(|b| b.over_since.is_some_and(|t| t + slow_timeout_ms <= now))
-    }
-
-    /// Whether its room's blame of it has come due at `now`.
-    pub(crate) fn blame_expired(&self, now: u64) -> bool {
-        self.bufs
-            .as_ref()
-            .is_some_and(|b| b.blame_due.is_some_and(|t| t <= now))
-    }
-
-    /// Set (`None`: clear) when its room's blame comes due.
-    pub(crate) fn set_blame_due(&mut self, at: Option<u64>) {
-        if let Some(b) = self.bufs.as_mut() {
-            b.blame_due = at;
-        }
-    }
-
     // ---- plain accessors -----------------------------------------------
 
     pub(crate) fn stream(&self) -> &S {
@@ -326,18 +273,6 @@ impl<S> Conn<S> {
     }
     pub(crate) fn set_interest(&mut self, i: Interest) {
         self.interest = i;
-    }
-    pub(crate) fn deadline(&self) -> Option<u64> {
-        self.deadline.map(At::ms)
-    }
-    pub(crate) fn set_deadline(&mut self, at: u64) {
-        self.deadline = Some(At::new(at));
-    }
-    pub(crate) fn timer_at(&self) -> Option<u64> {
-        self.timer_at.map(At::ms)
-    }
-    pub(crate) fn set_timer_at(&mut self, at: Option<u64>) {
-        self.timer_at = at.map(At::new);
     }
     /// The buffers, taken from `pool` if the connection has none.
     pub(crate) fn bufs_mut(&mut self, pool: &mut BufPool) -> &mut ConnBufs {
