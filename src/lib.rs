@@ -34,7 +34,8 @@
 //!   hdr/      load's histograms as they travel (base64, JSON, .hlog)
 //!   merge/    load --shard outputs added into one run, exactly
 //!   report/   runs as one HTML page of charts (`sockloop report`, `load --html`)
-//!   sys/      what std and mio do not wrap: fd limit, recvmmsg/sendmmsg
+//!   sys/      what std and mio do not wrap: fd limit, recvmmsg/sendmmsg,
+//!             a ns timer, the port-sparing bind, a thread's CPU time
 //!   oracle    (tests only) the reference answers the services are checked against
 //! ```
 //!

@@ -31,8 +31,8 @@ mod bufs;
 mod due;
 mod flags;
 
-use due::At;
 pub(crate) use bufs::{BufPool, ConnBufs};
+use due::At;
 use flags::*;
 
 /// A byte stream the loop can drive: a socket, or a fake one in tests.

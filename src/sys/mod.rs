@@ -73,7 +73,7 @@ pub(crate) fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+pub(crate) fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
     Ok(())
 }
 
