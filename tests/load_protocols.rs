@@ -307,7 +307,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 #[test]
 fn waiting_for_a_slow_reply_sleeps_after_a_short_look() {
     let t = target(slow_ok_server(std::time::Duration::from_millis(5)));
-    let mut child = common::bin()
+    let child = common::bin()
         .args(["load", &t, "--conns", "1", "--duration", "3"])
         .args(["--request", "x\\n", "--reply", "line", "--json"])
         .stdout(std::process::Stdio::piped())
