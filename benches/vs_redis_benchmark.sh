@@ -3,6 +3,8 @@
 # one redis-server (CPU 0; both generators on CPU 1), at the points of
 # issue 19: -t ping_inline and -t set,get -d 64, -c 50, -P 1 and -P 16.
 #   cargo build --release && bash benches/vs_redis_benchmark.sh
+# (SOCKLOOP=path: another build of sockloop, e.g. a copy, so that building
+# on does not change the binary under test.)
 # on an idle machine (on a shared one, under a `flock LOCKFILE` that other
 # benchmarks take too, and under `chrt -f 10`: server and generators alike).
 # (ROUNDS=3, SKIP=1, WIN=3; needs redis-server and redis-tools: .ci/run
@@ -19,7 +21,7 @@
 # -P 16.
 set -euo pipefail
 B=$(dirname "$0")
-S=$B/../target/release/sockloop
+S=${SOCKLOOP:-$B/../target/release/sockloop}
 ROUNDS=${ROUNDS:-3}
 SKIP=${SKIP:-1}
 WIN=${WIN:-3}

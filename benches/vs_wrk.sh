@@ -3,6 +3,8 @@
 # (one worker, CPU 0, serving a 100-byte file; both generators on CPU 1),
 # at the points of issue 19: -t 1 -c 50 and -c 1000.
 #   cargo build --release && bash benches/vs_wrk.sh
+# (SOCKLOOP=path: another build of sockloop, e.g. a copy, so that building
+# on does not change the binary under test.)
 # on an idle machine (on a shared one, under a `flock LOCKFILE` that other
 # benchmarks take too, and under `chrt -f 10`: server and generators alike).
 # (ROUNDS=3, SKIP=1, WIN=3; needs nginx-light and wrk: .ci/run installs them.)
@@ -18,7 +20,7 @@
 # is printed too: it is the server that limits both here.
 set -euo pipefail
 B=$(dirname "$0")
-S=$B/../target/release/sockloop
+S=${SOCKLOOP:-$B/../target/release/sockloop}
 ROUNDS=${ROUNDS:-3}
 SKIP=${SKIP:-1}
 WIN=${WIN:-3}
