@@ -50,23 +50,29 @@ until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.05; done
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $NPORT))" 2>/dev/null; do sleep 0.05; done
 REQ='GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'
 
+# Each generator writes to a file, read once it has ended: a reader
+# started beside it (a pipe) would start up at the same real-time priority,
+# take its CPU for ~0.1 s and show up as a 0.1 s stall in its latency.
 # load_run ARGS... → "rps p50 p99 errors" (µs)
 load_run() {
-  taskset -c 1 "$S" load --duration "$SECS" --json "$@" 2>/dev/null | python3 -c "
+  taskset -c 1 "$S" load --duration "$SECS" --json "$@" >"$DIR/out" 2>/dev/null || true
+  python3 <"$DIR/out" -c "
 import json, sys
 d = json.load(sys.stdin); l = d['latency_us']
 print('%d %.0f %.0f %d' % (d['messages_per_sec'], l['p50'], l['p99'], d['errors']))"
 }
 # rb_run C N → "rps p50 p99" (µs)
 rb_run() {
-  taskset -c 1 redis-benchmark -p "$RPORT" -c "$1" -P 1 -t ping_inline -n "$2" --csv 2>/dev/null | python3 -c "
+  taskset -c 1 redis-benchmark -p "$RPORT" -c "$1" -P 1 -t ping_inline -n "$2" --csv >"$DIR/out" 2>/dev/null
+  python3 <"$DIR/out" -c "
 import csv, sys
 r = [r for r in csv.reader(sys.stdin) if len(r) > 1 and r[0] != 'test'][0]
 print('%d %.0f %.0f' % (float(r[1]), float(r[4]) * 1e3, float(r[6]) * 1e3))"
 }
 # wrk_run C → "rps p50 p99" (µs)
 wrk_run() {
-  taskset -c 1 wrk -t 1 -c "$1" -d "${SECS}s" --latency "http://127.0.0.1:$NPORT/" | python3 -c "
+  taskset -c 1 wrk -t 1 -c "$1" -d "${SECS}s" --latency "http://127.0.0.1:$NPORT/" >"$DIR/out"
+  python3 <"$DIR/out" -c "
 import re, sys
 w = sys.stdin.read()
 us = lambda v, u: float(v) * {'us': 1, 'ms': 1e3, 's': 1e6}[u]
