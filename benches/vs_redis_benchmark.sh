@@ -37,7 +37,7 @@ SET='*3\r\n$3\r\nSET\r\n$16\r\nkey:000000{key:1000000}\r\n$64\r\n'$VAL'\r\n'
 GET='*2\r\n$3\r\nGET\r\n$16\r\nkey:000000{key:1000000}\r\n'
 W="python3 $B/vs_window.py --server redis:$PORT --server-pid $SP --conns 50 --skip $SKIP --window $WIN"
 echo "# $(date -u +%FT%TZ) $(uptime)"
-echo "# req/s and CPU/req over the same ${WIN}s window (after ${SKIP}s) for both; redis-server's CPU/req beside"
+echo "# req/s and CPU/req over the same ${WIN}s window (after ${SKIP}s) for both; redis-server's CPU/req and CPU-s/s (busy) beside"
 for p in 1 16; do
   for t in ping_inline set get; do
     case $t in ping_inline) tpl='PING\r\n';; set) tpl=$SET;; get) tpl=$GET;; esac
@@ -48,8 +48,8 @@ for p in 1 16; do
       read -r lr lc lb ls _ < <($W --out "$DIR/load.json" -- taskset -c 1 "$S" load "tcp://127.0.0.1:$PORT" --conns 50 \
           --pipeline "$p" --duration 60 --request "$tpl" --reply resp --json)
       errs=$(python3 -c "import json; print(json.load(open('$DIR/load.json'))['errors'])" 2>/dev/null || echo '?')
-      python3 -c "print('%-11s -c 50 -P %-2d round %d | redis-benchmark %8d req/s %5.2f us/req (redis %5.2f) | load %8d req/s %5.2f us/req (redis %5.2f) errors %s | ratio req/s %.2f  CPU/req %.2f' % (
-        '$t', $p, $round, $rr, $rc, $rs, $lr, $lc, $ls, '$errs', $lr / max($rr, 1), $lc / max($rc, 1e-9)))"
+      python3 -c "print('%-11s -c 50 -P %-2d round %d | redis-benchmark %8d req/s %5.2f us/req (redis %5.2f, busy %.2f) | load %8d req/s %5.2f us/req (redis %5.2f, busy %.2f) errors %s | ratio req/s %.2f  CPU/req %.2f' % (
+        '$t', $p, $round, $rr, $rc, $rs, $rr * $rs / 1e6, $lr, $lc, $ls, $lr * $ls / 1e6, '$errs', $lr / max($rr, 1), $lc / max($rc, 1e-9)))"
     done
   done
 done

@@ -48,7 +48,7 @@ ulimit -n 10000
 REQ='GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'
 W="python3 $B/vs_window.py --server nginx:$PORT/status --server-pid $WORKER --skip $SKIP --window $WIN"
 echo "# $(date -u +%FT%TZ) $(uptime)"
-echo "# req/s and CPU/req over the same ${WIN}s window (after ${SKIP}s) for both; nginx's CPU/req beside"
+echo "# req/s and CPU/req over the same ${WIN}s window (after ${SKIP}s) for both; nginx's CPU/req and CPU-s/s (busy) beside"
 for c in 50 1000; do
   for round in $(seq "$ROUNDS"); do
     read -r wr wc wb ws _ < <($W --conns "$c" --out "$DIR/wrk.out" -- taskset -c 1 wrk -t 1 -c "$c" -d "${RUN}s" "http://127.0.0.1:$PORT/")
@@ -56,7 +56,7 @@ for c in 50 1000; do
         --duration "$RUN" --request "$REQ" --reply http --expect 'HTTP/1.1 200' --json)
     errs=$(python3 -c "import json; print(json.load(open('$DIR/load.json'))['errors'])" 2>/dev/null || echo '?')
     werr=$(grep -o 'Socket errors.*\|Non-2xx.*' "$DIR/wrk.out" | tr '\n' ' ' || true)
-    python3 -c "print('-t 1 -c %-4d round %d | wrk %7d req/s %5.2f us/req (nginx %5.2f) | load %7d req/s %5.2f us/req (nginx %5.2f) errors %s | ratio req/s %.2f  CPU/req %.2f %s' % (
-      $c, $round, $wr, $wc, $ws, $lr, $lc, $ls, '$errs', $lr / max($wr, 1), $lc / max($wc, 1e-9), '$werr'))"
+    python3 -c "print('-t 1 -c %-4d round %d | wrk %7d req/s %5.2f us/req (nginx %5.2f, busy %.2f) | load %7d req/s %5.2f us/req (nginx %5.2f, busy %.2f) errors %s | ratio req/s %.2f  CPU/req %.2f %s' % (
+      $c, $round, $wr, $wc, $ws, $wr * $ws / 1e6, $lr, $lc, $ls, $lr * $ls / 1e6, '$errs', $lr / max($wr, 1), $lc / max($wc, 1e-9), '$werr'))"
   done
 done
