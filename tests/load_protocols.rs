@@ -264,3 +264,72 @@ fn an_http_body_delimited_by_the_close_completes_the_reply() {
     );
     assert_eq!(v["replies"]["mismatched"], 0, "{v}");
 }
+
+/// A server answering every line with `ok\n`, each after `delay`.
+fn slow_ok_server(delay: std::time::Duration) -> std::net::SocketAddr {
+    use std::io::BufRead;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = Vec::new();
+                while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    line.clear();
+                    std::thread::sleep(delay);
+                    if s.write_all(b"ok\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// CPU time (user + system, in clock ticks) of process `pid` so far.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime is the
+    // 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Closed loop with `--request`, the driver looks for the next reply
+/// without sleeping for a while (50 µs) before it sleeps: bounded, so a
+/// server that answers every 5 ms leaves `load` mostly asleep. A spin
+/// without its bound (or without its stop once the traffic pauses) keeps a
+/// whole CPU busy.
+#[test]
+fn waiting_for_a_slow_reply_sleeps_after_a_short_look() {
+    let t = target(slow_ok_server(std::time::Duration::from_millis(5)));
+    let child = common::bin()
+        .args(["load", &t, "--conns", "1", "--duration", "3"])
+        .args(["--request", "x\\n", "--reply", "line", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (t0, c0) = (std::time::Instant::now(), cpu_ticks(pid).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (t1, c1) = (std::time::Instant::now(), cpu_ticks(pid).unwrap());
+    let out = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Closed loop at one reply per 5 ms: it did wait for the replies.
+    let msgs = v["messages"].as_u64().unwrap();
+    assert!((100..=700).contains(&msgs), "{v}");
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let busy = (c1 - c0) as f64 / hz / (t1 - t0).as_secs_f64();
+    assert!(
+        busy < 0.3,
+        "load was busy {:.0} % of the time",
+        busy * 100.0
+    );
+}

@@ -121,7 +121,15 @@ pub(crate) struct Driver<'a, P> {
     whole: Schedule,
     progress: Progress,
     tty: bool,
+    /// Closed loop: look for events without sleeping for a while before
+    /// sleeping ([`Driver::wait`]); and whether the last poll brought
+    /// traffic.
+    spin: bool,
+    flowing: bool,
 }
+
+/// How long a closed-loop driver looks for events before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
 
 impl<'a, P: Protocol> Driver<'a, P> {
     /// A driver for `cfg.conns` connections, the first of which is
@@ -163,6 +171,11 @@ impl<'a, P: Protocol> Driver<'a, P> {
             },
             progress,
             tty: io::stderr().is_terminal(),
+            // Closed loop with --request (issue 19's protocols); echo is
+            // left as it was measured against loadgen, and --rate has its
+            // own wake-ups (pace.rs).
+            spin: cfg.rate.is_none() && !cfg.idle && !cfg.request.is_empty(),
+            flowing: false,
         })
     }
 
@@ -232,10 +245,11 @@ impl<'a, P: Protocol> Driver<'a, P> {
             }
             let wake = self.next_wake(start, next_progress);
             let timeout = self.pacer.timeout(Instant::now(), wake)?;
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            if let Err(e) = self.wait(&mut events, timeout, wake) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
             }
             for ev in events.iter() {
                 let i = ev.token().0;
@@ -259,6 +273,38 @@ impl<'a, P: Protocol> Driver<'a, P> {
                 }
             }
         }
+    }
+
+    /// Wait for events, at most `timeout`. Closed loop with `--request`
+    /// (no --rate), while replies flow, it first looks without sleeping
+    /// for up to [`SPIN`]: the next reply is usually that close, and a
+    /// poll that sleeps costs a wake-up on both sides — the server's write
+    /// pays for waking us (an IPI, dear in a VM) and we pay the context
+    /// switch. Against nginx that was a third of the generator's CPU per
+    /// request (perf: `finish_task_switch`), and the server's cost per
+    /// request went up by as much; looking costs less (BENCHMARKS.md,
+    /// issue 19). Once a poll that slept brings nothing (the traffic has
+    /// stopped), the next one sleeps at once.
+    fn wait(&mut self, events: &mut Events, timeout: Duration, wake: Instant) -> io::Result<()> {
+        if self.spin && self.flowing && !timeout.is_zero() {
+            let until = Instant::now() + SPIN;
+            loop {
+                self.poll.poll(events, Some(Duration::ZERO))?;
+                if !events.is_empty() {
+                    return Ok(());
+                }
+                let now = Instant::now();
+                if now >= until || now >= wake {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.poll.poll(events, Some(timeout))?;
+        self.flowing = events
+            .iter()
+            .any(|e| e.token() != WAKE && e.token() != PACE);
+        Ok(())
     }
 
     /// The next moment something is due: a connection to open, a connect

@@ -32,13 +32,32 @@ fn line(buf: &[u8], p: usize, max: usize) -> Result<(usize, usize), Stop> {
     }
 }
 
-/// A decimal integer, optionally negative.
-fn int(s: &[u8]) -> Option<i64> {
-    let digits = s.strip_prefix(b"-").unwrap_or(s);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+/// A decimal integer, optionally negative (what `str::parse::<i64>`
+/// accepts, less a `+`). Read digit by digit: every bulk string's length
+/// goes through here, once a reply.
+pub(super) fn int(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, s),
+    };
+    if digits.is_empty() {
         return None;
     }
-    std::str::from_utf8(s).ok()?.parse().ok()
+    // Accumulated on the sign's side, so i64::MIN fits.
+    let mut v: i64 = 0;
+    for &b in digits {
+        let d = i64::from(b.wrapping_sub(b'0'));
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
 }
 
 /// A RESP3 big number: a sign, then any number of digits.

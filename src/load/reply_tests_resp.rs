@@ -176,3 +176,34 @@ fn resp_by_hand() {
         super::super::reply(deep.len())
     );
 }
+
+/// The integer reader as first written (validate, then `str::parse`).
+fn int_reference(s: &[u8]) -> Option<i64> {
+    let digits = s.strip_prefix(b"-").unwrap_or(s);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+proptest! {
+    /// The digit-by-digit reader agrees with `str::parse` on any bytes,
+    /// on any i64 written out, and just past either end of i64.
+    #[test]
+    fn resp_int_reads_as_parse_does(
+        raw in proptest::collection::vec(any::<u8>(), 0..24),
+        n: i64,
+        digits in "-?[0-9]{0,21}",
+        near in "-?[/-:]{0,6}",
+    ) {
+        prop_assert_eq!(resp::int(&raw), int_reference(&raw));
+        let s = n.to_string();
+        prop_assert_eq!(resp::int(s.as_bytes()), Some(n));
+        prop_assert_eq!(resp::int(digits.as_bytes()), int_reference(digits.as_bytes()));
+        // Digits and the bytes either side of them ('/' and ':').
+        prop_assert_eq!(resp::int(near.as_bytes()), int_reference(near.as_bytes()));
+        for edge in ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "-", "", "+1", "-0", "007"] {
+            prop_assert_eq!(resp::int(edge.as_bytes()), int_reference(edge.as_bytes()), "{}", edge);
+        }
+    }
+}

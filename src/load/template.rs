@@ -46,7 +46,8 @@ enum Part {
     Lit(usize, usize),
     Seq,
     Conn,
-    Key(u64),
+    /// `{key:N}`: N, and the width of N − 1 it is zero-padded to.
+    Key(u64, usize),
     Rand(u64),
     Pad(u64),
 }
@@ -159,7 +160,10 @@ impl Template {
                     let part = match (name, arg) {
                         ("seq", None) => Part::Seq,
                         ("conn", None) => Part::Conn,
-                        ("key", Some(a)) => Part::Key(count(a, arg_col, u64::MAX)?),
+                        ("key", Some(a)) => {
+                            let n = count(a, arg_col, u64::MAX)?;
+                            Part::Key(n, decimal_width(n - 1))
+                        }
                         ("rand", Some(a)) => Part::Rand(count(a, arg_col, MAX_PLACEHOLDER)?),
                         ("pad", Some(a)) => Part::Pad(count(a, arg_col, MAX_PLACEHOLDER)?),
                         ("seq" | "conn", Some(_)) => {
@@ -206,7 +210,7 @@ impl Template {
     pub fn is_random(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::Key(_) | Part::Rand(_)))
+            .any(|p| matches!(p, Part::Key(..) | Part::Rand(_)))
     }
 
     /// Append message `seq` of connection `conn` to `out`.
@@ -216,12 +220,20 @@ impl Template {
                 Part::Lit(a, b) => out.extend_from_slice(&self.lits[a..b]),
                 Part::Seq => push_decimal(out, seq),
                 Part::Conn => push_decimal(out, conn),
-                Part::Key(n) => {
-                    // Zero-padded to the width of n - 1 (see the module doc).
+                Part::Key(n, width) => {
+                    // Zero-padded to the width of n - 1 (see the module
+                    // doc): the digits written from the right into a run
+                    // of zeros, with no second pass to pad.
                     let at = out.len();
-                    push_decimal(out, rng.below(n));
-                    let pad = decimal_width(n - 1) - (out.len() - at);
-                    out.splice(at..at, std::iter::repeat(b'0').take(pad));
+                    out.resize(at + width, b'0');
+                    let mut v = rng.below(n);
+                    for d in out[at..].iter_mut().rev() {
+                        *d = b'0' + (v % 10) as u8;
+                        v /= 10;
+                        if v == 0 {
+                            break;
+                        }
+                    }
                 }
                 Part::Rand(n) => {
                     for _ in 0..n {
@@ -284,15 +296,19 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (`n` ≥ 1): Lemire's multiply-shift, with the
-    /// rejection step that removes its bias.
+    /// rejection step that removes its bias. The threshold (a 64-bit
+    /// division) is below `n`, so it is computed only when the low half
+    /// falls under `n` — rarely, for the n of keys — and the numbers are
+    /// the same as computing it every time.
     pub fn below(&mut self, n: u64) -> u64 {
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = u128::from(self.next_u64()) * u128::from(n);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
+        let mut m = u128::from(self.next_u64()) * u128::from(n);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(n);
             }
         }
+        (m >> 64) as u64
     }
 }
 
