@@ -1,8 +1,9 @@
 //! Real servers for the protocol tests: `redis-server` and `nginx` from
 //! Debian's packages (`.ci/run` installs them), each started on a free
 //! port of 127.0.0.1 with its config in a temp dir, ready when it accepts
-//! a connection (no sleeping), and killed when dropped. A missing binary
-//! fails the test loudly: it never passes by skipping.
+//! a connection (no sleeping), and stopped when dropped (SIGTERM, so nginx
+//! takes its worker with it). A missing binary fails the test loudly: it
+//! never passes by skipping.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A server process, killed (and its temp dir removed) on drop.
+/// A server process, stopped (and its temp dir removed) on drop.
 pub struct RealServer {
     pub addr: SocketAddr,
     child: Child,
@@ -19,6 +20,14 @@ pub struct RealServer {
 
 impl Drop for RealServer {
     fn drop(&mut self) {
+        // SIGTERM first: nginx's master stops its workers only when asked
+        // (SIGKILL would orphan them, still serving); SIGKILL if it dawdles.
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
