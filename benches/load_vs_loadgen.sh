@@ -12,15 +12,20 @@ S=$(dirname "$0")/../target/release/sockloop
 YARD=${YARD:-/tmp/yard/release/loadgen}
 ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-4}
-taskset -c 0 $S serve --listen echo=tcp://127.0.0.1:7420 >/dev/null 2>&1 & SP=$!
-sleep 0.5
+# The server on a free port (port 0): its ready line says which.
+out=$(mktemp)
+taskset -c 0 $S serve --listen echo=tcp://127.0.0.1:0 >"$out" 2>&1 & SP=$!
+trap 'kill $SP 2>/dev/null; rm -f "$out"' EXIT
+for _ in $(seq 50); do grep -q "ready" "$out" && break; sleep 0.1; done
+ADDR=$(grep -o "127.0.0.1:[0-9]*" "$out" | head -1)
+[ -n "$ADDR" ] || { echo "error: the server did not say where it listens" >&2; cat "$out" >&2; exit 1; }
 cpu() { awk '{print ($14 + $15) / 100}' /proc/$SP/stat; }
 for point in "50 64 1" "50 64 16" "50 512 16" "1000 64 1"; do
   set -- $point
   for round in $(seq $ROUNDS); do
-    y=$(taskset -c 1 $YARD --addr 127.0.0.1:7420 -c $1 -s $2 -k $3 -d $SECS -w 1 --server-pid $SP 2>/dev/null | grep "^run" | grep -o "msgs_per_s=[0-9]*")
+    y=$(taskset -c 1 $YARD --addr $ADDR -c $1 -s $2 -k $3 -d $SECS -w 1 --server-pid $SP 2>/dev/null | grep "^run" | grep -o "msgs_per_s=[0-9]*")
     c0=$(cpu)
-    l=$( { /usr/bin/time -f "TIME %U %S" taskset -c 1 $S load tcp://127.0.0.1:7420 --conns $1 --size $2 --pipeline $3 --duration $SECS --json 2>&1 >&3 | grep "^TIME" >/tmp/load-time; } 3>&1 )
+    l=$( { /usr/bin/time -f "TIME %U %S" taskset -c 1 $S load tcp://$ADDR --conns $1 --size $2 --pipeline $3 --duration $SECS --json 2>&1 >&3 | grep "^TIME" >/tmp/load-time; } 3>&1 )
     c1=$(cpu)
     echo "$l" | python3 -c "
 import json, sys
@@ -34,4 +39,3 @@ print('c=$1 s=$2 k=$3 round $round | loadgen %d msg/s | load %d msg/s | ratio %.
 "
   done
 done
-kill $SP

@@ -4,8 +4,7 @@
 //! reading and judging replies) in `driver/traffic.rs`; what is said is
 //! the [`Protocol`]'s, what is counted the [`Measure`]'s.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, IsTerminal};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -23,7 +22,10 @@ use super::{LoadConfig, Stop};
 use crate::addr::Endpoint;
 
 mod connect;
+mod due;
 mod traffic;
+
+use due::Due;
 
 /// The tokens of the stop waker and the pacing timer (connections use
 /// their index).
@@ -81,14 +83,6 @@ impl LConn {
     }
 }
 
-/// With --rate, the driver's connection `i` (its connections numbered
-/// from `first` of this process) sends message `j` this long (ns) after
-/// the epoch: at the whole test's schedule `whole` for its global number
-/// (shard and thread alike run their slice of it), from `base`.
-fn due_ns(base: u64, whole: &Schedule, cfg: &LoadConfig, first: usize, i: usize, j: u64) -> u64 {
-    base + whole.due_ns(cfg.global_conn(first + i), j)
-}
-
 pub(crate) struct Driver<'a, P> {
     cfg: &'a LoadConfig,
     proto: P,
@@ -113,12 +107,11 @@ pub(crate) struct Driver<'a, P> {
     /// Where reads land (64 KiB), and where a turn's requests are built.
     scratch: Vec<u8>,
     outbuf: Vec<u8>,
-    /// With --rate: when the schedule started (ns since epoch), and each
-    /// connection's next due time.
-    schedule_base: u64,
-    schedule: BinaryHeap<Reverse<(u64, usize)>>,
-    /// The whole test's schedule (this driver runs its slice).
-    whole: Schedule,
+    /// With --rate: when each connection's messages are due (this
+    /// driver's slice of the whole test's schedule), and the connections
+    /// a wake released with how many messages each.
+    due: Due,
+    ready: Vec<(usize, u64)>,
     progress: Progress,
     tty: bool,
     /// Closed loop: look for events without sleeping for a while before
@@ -145,7 +138,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
         let poll = Poll::new()?;
         stop.watch(poll.registry(), WAKE)?;
         let paced = cfg.rate.is_some() && !cfg.idle;
-        let pacer = Pacer::new(poll.registry(), PACE, paced)?;
+        let pacer = Pacer::new(poll.registry(), PACE, cfg.rate.filter(|_| paced))?;
         Ok(Driver {
             cfg,
             proto,
@@ -163,12 +156,11 @@ impl<'a, P: Protocol> Driver<'a, P> {
             measure: Measure::new(Instant::now(), paced),
             scratch: vec![0; 64 * 1024],
             outbuf: Vec::with_capacity(64 * 1024),
-            schedule_base: 0,
-            schedule: BinaryHeap::new(),
-            whole: Schedule {
+            due: Due::new(Schedule {
                 conns: cfg.conns,
                 rate: cfg.rate.unwrap_or(1.0),
-            },
+            }),
+            ready: Vec::new(),
             progress,
             tty: io::stderr().is_terminal(),
             // Closed loop with --request (issue 19's protocols); echo is
@@ -182,7 +174,7 @@ impl<'a, P: Protocol> Driver<'a, P> {
     /// Pace by `whole`, the whole test's schedule, when this driver runs
     /// part of it (a shard, a thread); by default its own `cfg` is the whole.
     pub(crate) fn on_schedule(mut self, whole: Schedule) -> Self {
-        self.whole = whole;
+        self.due = Due::new(whole);
         self
     }
 
@@ -325,8 +317,8 @@ impl<'a, P: Protocol> Driver<'a, P> {
         if let Some(t) = self.measure.next_tick() {
             wake = wake.min(t);
         }
-        if let Some(Reverse((due, _))) = self.schedule.peek() {
-            wake = wake.min(self.measure.at(*due));
+        if let Some(due) = self.due.next() {
+            wake = wake.min(self.measure.at(due));
         }
         wake
     }

@@ -56,13 +56,6 @@ mod imp {
             }
         }
 
-        pub(crate) fn clear(&self) {
-            let mut n = [0u8; 8];
-            // SAFETY: reads at most 8 bytes into a buffer of 8 on our
-            // stack; the descriptor is nonblocking, so this never waits.
-            let _ = unsafe { libc::read(self.0.as_raw_fd(), n.as_mut_ptr().cast(), 8) };
-        }
-
         pub(crate) fn fd(&self) -> RawFd {
             self.0.as_raw_fd()
         }
@@ -95,7 +88,6 @@ mod imp {
         pub(crate) fn set(&self, _after: Duration) -> io::Result<()> {
             Ok(())
         }
-        pub(crate) fn clear(&self) {}
         pub(crate) fn fd(&self) -> i32 {
             -1
         }
@@ -108,7 +100,8 @@ mod imp {
     pub(crate) fn set_timer_slack(_ns: u64) {}
 }
 
-/// A one-shot timer a poll can wait on: readable once it has expired.
+/// A one-shot timer a poll can wait on: readable once it has expired (each
+/// expiry is a new edge for an edge-triggered poll, read or not).
 pub(crate) struct Timer(imp::Timer);
 
 impl Timer {
@@ -117,14 +110,11 @@ impl Timer {
         imp::Timer::new().map(Timer)
     }
 
-    /// Expire `after` from now (to the nanosecond; at least 1 ns).
+    /// Expire `after` from now (to the nanosecond; at least 1 ns). This
+    /// also resets the count of expiries, so a poll registered
+    /// edge-triggered sees the next expiry without the count being read.
     pub(crate) fn set(&self, after: Duration) -> io::Result<()> {
         self.0.set(after)
-    }
-
-    /// Acknowledge an expiry, so the descriptor is no longer readable.
-    pub(crate) fn clear(&self) {
-        self.0.clear()
     }
 
     /// The descriptor to register (read interest).

@@ -123,7 +123,9 @@ fn a_shards_thread_sends_at_the_whole_schedules_times() {
         conns: 10,
         rate: 1000.0,
     };
-    let at = |i, j| super::due_ns(7, &sched, &part, 2, i, j) - 7;
+    let mut due = super::Due::new(sched);
+    due.start(7, [(2, part.global_conn(2)), (3, part.global_conn(3))]);
+    let at = |i: usize, j| due.at(i + 2, j) - 7;
     assert_eq!(at(0, 0), 5_000_000);
     assert_eq!(at(0, 1), 15_000_000);
     assert_eq!(at(1, 0), 7_000_000);

@@ -2,11 +2,10 @@
 //! start, in one write), reading replies and having the protocol judge
 //! them, and — with `--rate` — the schedule that says when each is due.
 
-use std::cmp::Reverse;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use super::{due_ns, Driver, Phase};
+use super::{Driver, Phase};
 use crate::load::protocol::{Protocol, Verdict};
 use crate::load::reason;
 
@@ -41,14 +40,7 @@ impl<P: Protocol> Driver<'_, P> {
                 && self.outbuf.len() < WRITE_CHUNK
             {
                 let due = match self.cfg.rate {
-                    Some(_) => due_ns(
-                        self.schedule_base,
-                        &self.whole,
-                        self.cfg,
-                        self.first,
-                        i,
-                        c.started,
-                    ),
+                    Some(_) => self.due.at(i, c.started),
                     None => now_ns,
                 };
                 self.proto.request(conn, c.started, &mut self.outbuf);
@@ -255,39 +247,28 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     pub(super) fn start_schedule(&mut self, now: Instant) {
-        self.schedule_base = self.measure.ns(now);
-        for i in 0..self.conns.len() {
-            if self.conns[i].phase == Phase::Open {
-                let due = due_ns(self.schedule_base, &self.whole, self.cfg, self.first, i, 0);
-                self.schedule.push(Reverse((due, i)));
-            }
-        }
+        let (cfg, first) = (self.cfg, self.first);
+        let open = (0..self.conns.len())
+            .filter(|&i| self.conns[i].phase == Phase::Open)
+            .map(|i| (i, cfg.global_conn(first + i)));
+        self.due
+            .start(self.measure.ns(now), open.collect::<Vec<_>>());
     }
 
-    /// With --rate: count messages that came due, and send what may go.
+    /// With --rate: count the messages that have come due and send them —
+    /// every connection with something due in one write (see `due.rs`).
     pub(super) fn release_due(&mut self) {
         let now_ns = self.measure.ns(Instant::now());
-        while let Some(&Reverse((due, i))) = self.schedule.peek() {
-            if due > now_ns {
-                break;
-            }
-            self.schedule.pop();
-            if self.conns[i].phase != Phase::Open {
-                continue;
-            }
-            self.conns[i].due += 1;
-            let next = due_ns(
-                self.schedule_base,
-                &self.whole,
-                self.cfg,
-                self.first,
-                i,
-                self.conns[i].due,
-            );
-            self.schedule.push(Reverse((next, i)));
+        let conns = &self.conns;
+        let mut ready = std::mem::take(&mut self.ready);
+        self.due
+            .release(now_ns, |i| conns[i].phase == Phase::Open, &mut ready);
+        for &(i, n) in &ready {
+            self.conns[i].due += n;
             // The clock read again: a send's lateness is its own, not
             // the first of this batch's.
             self.send_more(i);
         }
+        self.ready = ready;
     }
 }
