@@ -161,7 +161,7 @@ impl Server {
             self.release_total();
             return;
         }
-        let member_idx = self.listeners[li].room.join(key);
+        let member_idx = self.listeners[li].delivery.join(key);
         let id = self.next_id;
         self.next_id += 1;
         self.conns

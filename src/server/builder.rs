@@ -1,7 +1,6 @@
 //! Building a [`Server`]: listeners from specs or services of your own,
 //! bound in order, with every socket option in one place.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
@@ -11,7 +10,8 @@ use std::time::Instant;
 use mio::net::{TcpListener, UdpSocket};
 use slab::Slab;
 
-use super::room::Room;
+use super::room::Delivery;
+use super::schedule::Queues;
 use super::udp::UdpSide;
 use super::{Listener, Server, Socket, READ_BUF};
 use crate::addr::{Endpoint, ListenSpec, Proto};
@@ -180,7 +180,7 @@ impl Builder {
                 framing,
                 service,
                 socket,
-                room: Room::default(),
+                delivery: Delivery::default(),
                 backlog: false,
             });
         }
@@ -207,9 +207,8 @@ impl Builder {
             outbox: Outbox::default(),
             udp_batches: None,
             pool: BufPool::default(),
-            deadlines: Default::default(),
-            dirty: VecDeque::new(),
-            deferred: VecDeque::new(),
+            timers: Default::default(),
+            queues: Queues::default(),
             went_over: Vec::new(),
             counters,
             all: self.counters,

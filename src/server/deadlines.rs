@@ -72,7 +72,7 @@ impl Server {
         let due = conn.due_at(ft, st);
         if due != 0 && (conn.timer_at() == 0 || due < conn.timer_at()) {
             conn.set_timer_at(due);
-            self.deadlines.push(Entry {
+            self.timers.push(Entry {
                 at: due,
                 key: key as u32,
                 id: conn.id() as u32,
@@ -84,7 +84,7 @@ impl Server {
     pub(super) fn expire_deadlines(&mut self) {
         let (ft, st) = (self.frame_timeout_ms(), self.slow_timeout_ms());
         let now = self.now_ms;
-        while let Some(e) = self.deadlines.pop_due(now) {
+        while let Some(e) = self.timers.pop_due(now) {
             let key = e.key as usize;
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
@@ -140,7 +140,7 @@ impl Server {
             }
         }
         let conns = &self.conns;
-        self.deadlines.compact_if_stale(conns.len(), |e| {
+        self.timers.compact_if_stale(conns.len(), |e| {
             conns
                 .get(e.key as usize)
                 .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == e.at)

@@ -46,6 +46,7 @@ mod health;
 mod nested;
 mod room;
 mod run;
+mod schedule;
 mod shutdown;
 #[cfg(test)]
 mod sim;
@@ -54,7 +55,6 @@ mod timer;
 pub(crate) mod udp;
 mod workers;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::Range;
@@ -80,8 +80,9 @@ use crate::options::Options;
 use crate::service::{Outbox, Service};
 use crate::stats::{Counters, ServerCounters};
 use crate::sys::mmsg::{RecvBatch, SendBatch};
-use room::Room;
-use timer::Deadlines;
+use room::Delivery;
+use schedule::Queues;
+use timer::TimerHeap;
 use udp::UdpSide;
 
 /// The size of the one read buffer all connections share. A read never
@@ -106,12 +107,6 @@ pub const WORK_PER_TURN: usize = 128 * 1024;
 /// nothing else in user space): a figure `benches/idle_memory.rs` reports.
 pub const CONN_SIZE: usize = std::mem::size_of::<Conn<TcpStream>>();
 
-/// At most this many connections are driven in one pass over the dirty
-/// (recipients with new bytes) or deferred queues; the rest wait one turn,
-/// so even a room of thousands does not hold the loop for all its writes
-/// at once.
-const DRIVES_PER_PASS: usize = 32;
-
 /// What a `line`-framed connection past `--max-conns` is told, best effort,
 /// before it is closed.
 pub const MAX_CONNS_LINE: &[u8] = b"ERR max connections reached\n";
@@ -133,8 +128,9 @@ struct Listener {
     framing: Framing,
     service: Box<dyn Service>,
     socket: Socket,
-    /// This listener's connections, and the pacing of its chat room.
-    room: Room,
+    /// This listener's connections, and how messages reach them: the
+    /// pacing of its chat room, if it is one.
+    delivery: Delivery,
     /// More may be waiting (accept or recv batch used up): come back on the
     /// next turn, because edge-triggered readiness will not say so again.
     backlog: bool,
@@ -160,14 +156,9 @@ pub struct Server {
     /// UDP listener (allocated at the first datagram).
     udp_batches: Option<(RecvBatch, SendBatch)>,
     pool: BufPool,
-    deadlines: Deadlines,
-    /// Connections to drive before this event's handling returns, first in
-    /// first out: chat recipients with new bytes, new connections greeted.
-    dirty: VecDeque<usize>,
-    /// Connections that still have work but used up their turn (a budget,
-    /// or a read that went to the room, or the pass's DRIVES_PER_PASS):
-    /// driven again on the next on_timer(), after the poll has had its say.
-    deferred: VecDeque<usize>,
+    timers: TimerHeap,
+    /// Who is driven next (schedule.rs).
+    queues: Queues,
     /// Recipients a fan-out just put above the mark (reused buffer).
     went_over: Vec<usize>,
     /// This loop's counters: `counters[li]` is listener `li`'s, `.health`
@@ -324,11 +315,11 @@ impl Server {
                     Socket::Closed => false,
                 }
         });
-        if more || !self.deferred.is_empty() {
+        if more || self.queues.has_deferred() {
             return Some(Duration::ZERO);
         }
         let at = [
-            self.deadlines.next_at(),
+            self.timers.next_at(),
             self.accept_paused_until,
             self.stopping,
         ]
@@ -347,16 +338,7 @@ impl Server {
         self.tick();
         self.turn_begins();
         self.expire_deadlines();
-        // What the last turn left over, oldest first, one pass's worth: what
-        // is deferred now waits for the next turn.
-        for _ in 0..DRIVES_PER_PASS.min(self.deferred.len()) {
-            let Some(key) = self.deferred.pop_front() else {
-                break;
-            };
-            if self.conns.get_mut(key).is_some_and(|c| c.take_deferred()) {
-                self.drive_key(key);
-            }
-        }
+        self.drain_deferred();
         if self.accept_paused_until.is_some_and(|t| t <= self.now_ms) {
             self.accept_paused_until = None;
         }

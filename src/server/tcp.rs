@@ -42,7 +42,7 @@ impl Server {
         };
         let li = conn.listener();
         let listener = &mut self.listeners[li];
-        let fanout_cost = listener.room.len().saturating_sub(1).max(1);
+        let fanout_cost = listener.delivery.len().saturating_sub(1).max(1);
         let mut cx = Cx {
             key,
             service: &mut *listener.service,
@@ -58,7 +58,7 @@ impl Server {
                 fanout_cost,
             },
             reads_left: READS_PER_TURN,
-            input_paused: listener.room.is_paused(),
+            input_paused: listener.delivery.is_paused(),
             traffic: false,
         };
         let driven = drive::drive(conn, &mut cx, &mut self.scratch);
@@ -139,20 +139,6 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(key) {
             conn.on(ConnEvent::WeClose);
             self.mark_dirty(key);
-        }
-    }
-
-    /// Drive `key` again on the next turn.
-    pub(super) fn defer(&mut self, key: usize) {
-        if self.conns.get_mut(key).is_some_and(|c| c.mark_deferred()) {
-            self.deferred.push_back(key);
-        }
-    }
-
-    /// Drive `key` before this event's handling returns.
-    pub(super) fn mark_dirty(&mut self, key: usize) {
-        if self.conns.get_mut(key).is_some_and(|c| c.mark_dirty()) {
-            self.dirty.push_back(key);
         }
     }
 
