@@ -19,7 +19,7 @@ use log::debug;
 
 use super::drive::queue_reply;
 use super::timer::Entry;
-use super::{Server, FRAME_TIMEOUT_LINE};
+use super::{Server, World, FRAME_TIMEOUT_LINE};
 use crate::conn::{Event, State};
 use crate::framing::Framing;
 use crate::options::millis;
@@ -28,7 +28,7 @@ use crate::options::millis;
 /// shutdown (in shutdown: until `--grace` ends).
 pub(super) const LINGER_MS: u64 = 2_000;
 
-impl Server {
+impl<W: World> Server<W> {
     fn frame_timeout_ms(&self) -> Option<u64> {
         self.opts.frame_timeout.map(millis)
     }

@@ -54,6 +54,7 @@ mod tcp;
 mod timer;
 pub(crate) mod udp;
 mod workers;
+mod world;
 
 use std::fmt;
 use std::io;
@@ -64,7 +65,7 @@ use std::time::{Duration, Instant};
 
 use log::trace;
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Poll, Registry, Token};
 use slab::Slab;
 
@@ -84,6 +85,9 @@ use room::Delivery;
 use schedule::Queues;
 use timer::TimerHeap;
 use udp::UdpSide;
+use world::Sock;
+#[doc(hidden)]
+pub use world::{Os, Ready, World};
 
 /// The size of the one read buffer all connections share. A read never
 /// asks for more, so it also bounds what one read adds to a connection's
@@ -115,19 +119,19 @@ pub const MAX_CONNS_LINE: &[u8] = b"ERR max connections reached\n";
 /// `--frame-timeout` to arrive.
 pub const FRAME_TIMEOUT_LINE: &[u8] = b"ERR frame timeout\n";
 
-enum Socket {
-    Tcp(TcpListener),
-    Udp(UdpSide),
+enum Socket<W: World> {
+    Tcp(W::Listener),
+    Udp(UdpSide<W::Udp>),
     /// Closed for shutdown.
     Closed,
 }
 
-struct Listener {
+struct Listener<W: World> {
     service_name: String,
     endpoint: Endpoint,
     framing: Framing,
     service: Box<dyn Service>,
-    socket: Socket,
+    socket: Socket<W>,
     /// This listener's connections, and how messages reach them: the
     /// pacing of its chat room, if it is one.
     delivery: Delivery,
@@ -138,11 +142,15 @@ struct Listener {
 
 /// A single-threaded nonblocking server: listeners, connections, and the
 /// loop that drives them.
-pub struct Server {
+///
+/// `W` is the world it runs in: the real one, always, outside this crate's
+/// own simulation tests (world.rs).
+pub struct Server<W: World = Os> {
     opts: Options,
-    listeners: Vec<Listener>,
-    conns: Slab<Conn<TcpStream>>,
-    registry: Option<Registry>,
+    listeners: Vec<Listener<W>>,
+    conns: Slab<Conn<W::Stream>>,
+    /// The clock, the sockets and readiness (world.rs).
+    world: W,
     token_base: usize,
     token_end: usize,
     /// The one read buffer, shared by every connection in turn: a
@@ -200,6 +208,39 @@ impl Server {
             .build()
     }
 
+    /// Register every listener in `registry`, on tokens from `tokens`:
+    /// listener `i` gets `tokens.start + i`, connections the tokens after.
+    /// The range bounds how many connections can be open at once.
+    pub fn register(&mut self, registry: &Registry, tokens: Range<usize>) -> io::Result<()> {
+        self.world.registry = Some(registry.try_clone()?);
+        self.attach(tokens)
+    }
+
+    /// Handle one readiness event. Returns `false` if the token is not
+    /// this server's (the caller's own sockets).
+    pub fn handle_event(&mut self, event: &Event) -> bool {
+        self.handle_ready(event.into())
+    }
+
+    /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
+    /// graceful shutdown that follows (a second signal cuts it short).
+    /// Prints the `--stats` line to stderr if asked. The signal handlers
+    /// are installed here, when the loop starts ([`Workers::bind`] installs
+    /// them before binding, so a ready line printed in between is safe).
+    pub fn run(self) -> io::Result<()> {
+        let stats = self.opts.stats_every.is_some();
+        let all = self.counters();
+        let signals = run::listen_for_signals()?;
+        self.run_loop(Poll::new()?, Role::Alone(signals))?;
+        if stats {
+            // The last word: what was read and written in all.
+            eprintln!("{}", all.line());
+        }
+        Ok(())
+    }
+}
+
+impl<W: World> Server<W> {
     /// Each listener's service name and real bound address, in order (port
     /// 0 resolved): what the `listening` lines print.
     pub fn listeners(&self) -> impl Iterator<Item = (&str, Endpoint)> + '_ {
@@ -214,10 +255,9 @@ impl Server {
         self.all.clone()
     }
 
-    /// Register every listener in `registry`, on tokens from `tokens`:
-    /// listener `i` gets `tokens.start + i`, connections the tokens after.
-    /// The range bounds how many connections can be open at once.
-    pub fn register(&mut self, registry: &Registry, tokens: Range<usize>) -> io::Result<()> {
+    /// Watch every listener in the world's readiness, on tokens from
+    /// `tokens` (see [`register`](Server::register)).
+    pub(crate) fn attach(&mut self, tokens: Range<usize>) -> io::Result<()> {
         if tokens.len() <= self.listeners.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -230,8 +270,14 @@ impl Server {
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let token = Token(tokens.start + i);
             match &mut l.socket {
-                Socket::Tcp(t) => registry.register(t, token, Interest::READABLE)?,
-                Socket::Udp(u) => registry.register(u.socket_mut(), token, Interest::READABLE)?,
+                Socket::Tcp(t) => {
+                    self.world
+                        .register(Sock::Listener(t), token, Interest::READABLE)?
+                }
+                Socket::Udp(u) => {
+                    self.world
+                        .register(Sock::Udp(u.socket_mut()), token, Interest::READABLE)?
+                }
                 Socket::Closed => {}
             }
             trace!(
@@ -248,7 +294,6 @@ impl Server {
         );
         self.token_base = tokens.start;
         self.token_end = tokens.end;
-        self.registry = Some(registry.try_clone()?);
         Ok(())
     }
 
@@ -261,8 +306,9 @@ impl Server {
         Token(self.token_base + self.listeners.len() + key)
     }
 
+    /// Read the clock: the time this turn works with.
     fn tick(&mut self) {
-        self.now = Instant::now();
+        self.now = self.world.now();
         self.now_ms = self.ms_at(self.now);
     }
 
@@ -270,31 +316,30 @@ impl Server {
         t.saturating_duration_since(self.epoch).as_millis() as u64 + 1
     }
 
-    /// Handle one readiness event. Returns `false` if the token is not
-    /// this server's (the caller's own sockets).
-    pub fn handle_event(&mut self, event: &Event) -> bool {
-        if !self.owns(event.token()) {
+    /// Handle one readiness event (see [`handle_event`](Server::handle_event)).
+    pub(crate) fn handle_ready(&mut self, event: Ready) -> bool {
+        if !self.owns(event.token) {
             return false;
         }
         self.tick();
         self.turn_event();
-        let i = event.token().0 - self.token_base;
+        let i = event.token.0 - self.token_base;
         trace!(
             "event token {}: readable={} writable={} read_closed={} error={}",
-            event.token().0,
-            event.is_readable(),
-            event.is_writable(),
-            event.is_read_closed(),
-            event.is_error()
+            event.token.0,
+            event.readable,
+            event.writable,
+            event.read_closed,
+            event.error
         );
         if i < self.listeners.len() {
             match self.listeners[i].socket {
                 Socket::Tcp(_) => self.accept_some(i),
-                Socket::Udp(_) => self.udp_ready(i, event.is_readable(), event.is_writable()),
+                Socket::Udp(_) => self.udp_ready(i, event.readable, event.writable),
                 Socket::Closed => {}
             }
         } else {
-            self.conn_ready(i - self.listeners.len(), event);
+            self.conn_ready(i - self.listeners.len(), &event);
         }
         self.settle();
         true
@@ -326,7 +371,7 @@ impl Server {
         .into_iter()
         .flatten()
         .min()?;
-        let now = self.ms_at(Instant::now());
+        let now = self.ms_at(self.world.now());
         Some(Duration::from_millis(at.saturating_sub(now)))
     }
 
@@ -358,26 +403,9 @@ impl Server {
         self.settle();
         self.turn_ends();
     }
-
-    /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
-    /// graceful shutdown that follows (a second signal cuts it short).
-    /// Prints the `--stats` line to stderr if asked. The signal handlers
-    /// are installed here, when the loop starts ([`Workers::bind`] installs
-    /// them before binding, so a ready line printed in between is safe).
-    pub fn run(self) -> io::Result<()> {
-        let stats = self.opts.stats_every.is_some();
-        let all = self.counters();
-        let signals = run::listen_for_signals()?;
-        self.run_loop(Poll::new()?, Role::Alone(signals))?;
-        if stats {
-            // The last word: what was read and written in all.
-            eprintln!("{}", all.line());
-        }
-        Ok(())
-    }
 }
 
-impl fmt::Debug for Server {
+impl<W: World> fmt::Debug for Server<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field(

@@ -32,7 +32,7 @@ use log::{debug, trace};
 
 use super::blame::{running, Window};
 use super::drive::queue_reply;
-use super::Server;
+use super::{Server, World};
 use crate::conn::{Conn, State};
 use crate::service::To;
 
@@ -85,7 +85,7 @@ impl Delivery {
     }
 }
 
-impl Server {
+impl<W: World> Server<W> {
     /// Route what a service call (connect, disconnect) produced: replies to
     /// the sender, messages to the room.
     pub(super) fn route_outbox(&mut self, li: usize, sender: Option<usize>) {

@@ -27,7 +27,7 @@
 
 use std::collections::VecDeque;
 
-use super::Server;
+use super::{Server, World};
 use crate::conn::Conn;
 
 /// At most this many connections are driven in one pass over the dirty
@@ -64,7 +64,7 @@ impl Queues {
     }
 }
 
-impl Server {
+impl<W: World> Server<W> {
     /// Drive `key` again on the next turn.
     pub(super) fn defer(&mut self, key: usize) {
         if self.conns.get_mut(key).is_some_and(|c| c.mark_deferred()) {
