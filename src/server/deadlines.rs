@@ -69,6 +69,12 @@ impl<W: World> Server<W> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // The frame clock matters only while the connection reads (what
+        // expire_deadlines judges): a frame held behind whole ones when we
+        // began closing will never be completed, and counting its clock
+        // would schedule an entry already due, again and again, forever
+        // (the simulation found that loop).
+        let ft = ft.filter(|_| conn.state() == State::Open);
         let due = conn.due_at(ft, st);
         if due != 0 && (conn.timer_at() == 0 || due < conn.timer_at()) {
             conn.set_timer_at(due);

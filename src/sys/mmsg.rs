@@ -94,6 +94,23 @@ impl RecvBatch {
         imp::recv(socket, &mut self.bufs, &mut self.got)?;
         Ok(self.got.len())
     }
+
+    /// Fill the batch as a receive call would, from the simulated world
+    /// (`server/sim/`): one datagram a slot, at most [`BATCH`].
+    #[cfg(test)]
+    pub(crate) fn fill(&mut self, datagrams: impl Iterator<Item = (SocketAddr, Vec<u8>)>) -> usize {
+        self.got.clear();
+        for (i, (from, d)) in datagrams.take(BATCH).enumerate() {
+            let len = d.len().min(SLOT);
+            self.bufs[i * SLOT..i * SLOT + len].copy_from_slice(&d[..len]);
+            self.got.push(Got {
+                from: Some(from),
+                len,
+                segment: None,
+            });
+        }
+        self.got.len()
+    }
 }
 
 /// Ask the kernel to deliver runs of datagrams from one sender as one

@@ -1,0 +1,446 @@
+//! One seed's run: the scenario it picks (family, service, framing,
+//! options, clients, faults), the loop that runs it, and the clock.
+//!
+//! The loop is the server's own textbook loop with the world in place of
+//! the kernel: clients due now act; one poll's events (a few, so a turn
+//! may end before every ready socket was seen) go to `handle_ready`;
+//! `on_timer` runs; checks.rs looks at the turn. When nothing is ready,
+//! the clock jumps to the next deadline (`next_timeout`), client action,
+//! or shutdown — time passes only between turns, as for a real loop
+//! asleep in `epoll_wait`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::checks;
+use super::clients::{requests, Client, Kind};
+use super::world::{Faults, Rng, SimWorld};
+use crate::framing::Framing;
+use crate::options::{millis, Options};
+use crate::oracle;
+use crate::server::Server;
+use crate::service;
+
+/// What a seed tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// echo/upper/count × raw/line/len32: good clients, half-closers,
+    /// resets, hogs.
+    Streams,
+    /// Idlers and tricklers beside good clients.
+    Timeouts,
+    /// A chat room: members and one stuck member.
+    Chat,
+    /// Streams, with a shutdown and its grace.
+    Shutdown,
+    /// More clients than `--max-conns`.
+    MaxConns,
+    /// UDP clients.
+    Udp,
+    /// One member floods a chat room with tiny lines (heavy: not in CI's
+    /// mix).
+    Flood,
+}
+
+const MIXED: [Family; 6] = [
+    Family::Streams,
+    Family::Timeouts,
+    Family::Chat,
+    Family::Shutdown,
+    Family::MaxConns,
+    Family::Udp,
+];
+
+/// A UDP client: its datagrams, in order.
+#[derive(Debug)]
+pub(crate) struct UdpClient {
+    pub addr: SocketAddr,
+    pub datagrams: Vec<Vec<u8>>,
+    pub sent: usize,
+    pub next_at: u64,
+}
+
+/// One seed's world, server, clients and what the checks keep.
+pub(crate) struct Sim {
+    pub family: Family,
+    pub service: &'static str,
+    pub framing: Framing,
+    pub opts: Options,
+    pub world: SimWorld,
+    pub server: Server<SimWorld>,
+    pub rng: Rng,
+    pub clients: Vec<Client>,
+    pub udp: Vec<UdpClient>,
+    pub poll_max: usize,
+    /// Shutdown: when, and whether it happened yet.
+    pub stop_at: Option<u64>,
+    pub stopped: bool,
+    /// Bytes each connection's server had read when the shutdown came.
+    pub read_at_stop: HashMap<usize, usize>,
+    /// Since when each connection (pipe) is above the mark, as the checks
+    /// saw it after each turn.
+    pub over_since: HashMap<usize, u64>,
+    /// The `--max-conns` places all "workers" share (this one alone).
+    pub total: Arc<AtomicUsize>,
+}
+
+/// Run `seed` (its family from the seed, or the one given).
+pub(super) fn run_seed_as(seed: u64, family: Option<Family>) -> Result<(), String> {
+    let mut sim = Sim::new(seed, family);
+    let r = sim.run().and_then(|()| checks::at_end(&sim));
+    r.map_err(|e| {
+        format!(
+            "{:?} {} over {:?}: {e}",
+            sim.family, sim.service, sim.framing
+        )
+    })
+}
+
+/// What a seed's run did, to compare two runs of it.
+pub(super) fn trace_of(seed: u64) -> String {
+    let mut sim = Sim::new(seed, None);
+    let _ = sim.run();
+    let net = sim.world.0.borrow();
+    let pipes: Vec<_> = net
+        .pipes
+        .iter()
+        .map(|p| (&p.reads, p.end, p.server_fin))
+        .collect();
+    format!("{} {:?} {:?}", net.now_ms, pipes, net.inbox.len())
+}
+
+fn addr(i: usize) -> SocketAddr {
+    (
+        [10, 1, (i / 200) as u8, (i % 200 + 2) as u8],
+        40_000 + i as u16,
+    )
+        .into()
+}
+
+impl Sim {
+    fn new(seed: u64, family: Option<Family>) -> Self {
+        let mut rng = Rng::new(seed);
+        let family = family.unwrap_or(MIXED[(seed % MIXED.len() as u64) as usize]);
+        let chat = matches!(family, Family::Chat | Family::Flood);
+        let service = if chat {
+            "chat"
+        } else {
+            ["echo", "upper", "count"][rng.below(3) as usize]
+        };
+        let framing = match (chat, service) {
+            (true, _) => Framing::Line,
+            (_, "count") => [Framing::Line, Framing::Len32][rng.below(2) as usize],
+            _ => [Framing::Raw, Framing::Line, Framing::Len32][rng.below(3) as usize],
+        };
+        let ms = Duration::from_millis;
+        let mut opts = Options {
+            max_frame: 64,
+            write_buffer: rng.range(32, 1024) as usize,
+            idle_timeout: Some(ms(rng.range(1_000, 3_000))),
+            frame_timeout: Some(ms(rng.range(300, 900))),
+            slow_timeout: ms(rng.range(100, 400)),
+            grace: ms(rng.range(20, 400)),
+            ..Options::default()
+        };
+        if family == Family::MaxConns {
+            opts.max_conns = rng.range(1, 4) as usize;
+        }
+        if family == Family::Flood {
+            opts.write_buffer = 65_536;
+        }
+        let faults = Faults {
+            interrupted: 5,
+            short_write: 30,
+            emfile: if chat { 0 } else { 3 },
+            spurious: 5,
+            udp_blocked: 10,
+        };
+        let world = SimWorld::new(seed, faults);
+        world.0.borrow_mut().max_conns = opts.max_conns;
+        let total = Arc::new(AtomicUsize::new(0));
+        let proto = if family == Family::Udp { "udp" } else { "tcp" };
+        let svc = service::by_name(service, &opts).expect("a service");
+        let endpoint = format!("{proto}://10.0.0.1:7000")
+            .parse()
+            .expect("an endpoint");
+        let mut server = Server::builder(opts.clone())
+            .worker(true, Arc::clone(&total), &Default::default())
+            .listen_with(service, endpoint, Some(framing), svc)
+            .build_in(world.clone())
+            .expect("a simulated server");
+        server.attach(0..1_000).expect("attached");
+        let mut sim = Sim {
+            family,
+            service,
+            framing,
+            opts,
+            world,
+            server,
+            rng,
+            clients: Vec::new(),
+            udp: Vec::new(),
+            poll_max: 0,
+            stop_at: None,
+            stopped: false,
+            read_at_stop: HashMap::new(),
+            over_since: HashMap::new(),
+            total,
+        };
+        sim.poll_max = sim.rng.range(1, 16) as usize;
+        sim.populate();
+        sim
+    }
+
+    /// The clients of the seed's family.
+    fn populate(&mut self) {
+        let rng = &mut self.rng;
+        let n = rng.range(1, 6) as usize;
+        let fam = self.family;
+        for i in 0..n + usize::from(fam == Family::Chat) {
+            let kind = match fam {
+                Family::Streams | Family::MaxConns => [
+                    Kind::Good,
+                    Kind::Good,
+                    Kind::Good,
+                    Kind::Resetter,
+                    Kind::Hog,
+                ][rng.below(5) as usize],
+                Family::Shutdown => [Kind::Good, Kind::Good, Kind::Hog][rng.below(3) as usize],
+                Family::Timeouts => {
+                    [Kind::Good, Kind::Idler, Kind::Trickler][rng.below(3) as usize]
+                }
+                Family::Chat if i == n => Kind::Stuck,
+                Family::Chat | Family::Flood => Kind::Member,
+                Family::Udp => break,
+            };
+            let kind = if kind == Kind::Trickler && self.framing == Framing::Raw {
+                Kind::Idler // raw has no frames to time
+            } else {
+                kind
+            };
+            let mut c = Client::new(kind, addr(i), rng.range(0, 20));
+            let frames = rng.range(0, 12) as usize;
+            c.input = requests(rng, self.framing, frames, 24);
+            c.chunk_max = rng.range(1, 64) as usize;
+            c.read_max = rng.range(64, 512) as usize;
+            c.fin_early = rng.chance(40);
+            match kind {
+                Kind::Trickler => {
+                    c.partial_at = c.input.len();
+                    let partial = rng.range(1, 30) as usize;
+                    if self.framing == Framing::Len32 {
+                        c.input.extend(50u32.to_be_bytes());
+                    }
+                    c.input.extend(std::iter::repeat_n(b'a', partial));
+                    c.gap = rng.range(5, 40);
+                }
+                Kind::Idler => {
+                    let frames = rng.range(0, 3) as usize;
+                    c.input = requests(rng, self.framing, frames, 24);
+                }
+                Kind::Resetter => c.reset_at = rng.range(0, 200),
+                Kind::Hog => {
+                    c.input = requests(rng, self.framing, 200, 24);
+                }
+                Kind::Member => c.send_from = u64::MAX,
+                Kind::Stuck => c.input.clear(),
+                Kind::Good => {}
+            }
+            self.clients.push(c);
+        }
+        if fam == Family::Flood {
+            // One read of 64 KiB of one-letter lines, fanned out.
+            let flooder = &mut self.clients[0];
+            flooder.input = b"x\n".repeat(32_768);
+            flooder.chunk_max = 65_536;
+            flooder.caps = Some((65_536, 4_096));
+            for c in &mut self.clients[1..] {
+                c.input.clear();
+                c.caps = Some((64, 4_096));
+            }
+        }
+        if fam == Family::Shutdown {
+            self.stop_at = Some(rng.range(10, 300));
+        }
+        if fam == Family::Udp {
+            for i in 0..rng.range(1, 5) as usize {
+                let datagrams = (0..rng.range(1, 40))
+                    .map(|_| {
+                        let mut d = requests(rng, Framing::Raw, 1, 40);
+                        if d.is_empty() {
+                            d.push(b's');
+                        }
+                        d
+                    })
+                    .collect();
+                let next_at = rng.range(0, 20);
+                self.udp.push(UdpClient {
+                    addr: addr(i),
+                    datagrams,
+                    sent: 0,
+                    next_at,
+                });
+            }
+        }
+    }
+
+    /// What client `i` waits for before it half-closes: a good client's
+    /// whole answer; for a member, 0 once it has every other member's
+    /// lines (else more than it can get).
+    fn expect_len(&self, i: usize) -> usize {
+        let c = &self.clients[i];
+        match c.kind {
+            Kind::Member => {
+                if checks::member_has_all(self, i) {
+                    0
+                } else {
+                    usize::MAX
+                }
+            }
+            Kind::Trickler => oracle::replies(
+                self.service,
+                self.framing,
+                &c.input[..c.partial_at],
+                64,
+                false,
+            )
+            .len(),
+            _ => oracle::replies(self.service, self.framing, &c.input, 64, true).len(),
+        }
+    }
+
+    /// Run until every client is done and the server holds nothing, or
+    /// fail.
+    pub fn run(&mut self) -> Result<(), String> {
+        const LIMIT_MS: u64 = 60_000;
+        loop {
+            let now = self.world.0.borrow().now_ms;
+            if self.stop_at.is_some_and(|t| t <= now) && !self.stopped {
+                self.stopped = true;
+                let net = self.world.0.borrow();
+                self.read_at_stop = net
+                    .pipes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.read_total))
+                    .collect();
+                drop(net);
+                self.server.shutdown(self.opts.grace);
+            }
+            self.clients_act(now);
+            self.world.0.borrow_mut().turn += 1;
+            let events = self.world.0.borrow_mut().poll(self.poll_max);
+            for e in events {
+                self.server.handle_ready(e);
+            }
+            self.server.on_timer();
+            if std::env::var_os("SOCKLOOP_SIM_TRACE").is_some() {
+                let net = self.world.0.borrow();
+                eprintln!(
+                    "t={now} turn={} conns={} deferred={} next={:?} ends={:?}",
+                    net.turn,
+                    self.server.conns.len(),
+                    self.server.queues.has_deferred(),
+                    self.server.next_timeout(),
+                    net.pipes
+                        .iter()
+                        .map(|p| (p.end, p.c2s.len(), p.s2c.len(), p.client_fin))
+                        .collect::<Vec<_>>()
+                );
+            }
+            checks::per_turn(self)?;
+            if self.finished() {
+                return Ok(());
+            }
+            if now > LIMIT_MS {
+                return Err(format!(
+                    "still running at {now} ms of simulated time: stuck"
+                ));
+            }
+            self.advance(now);
+        }
+    }
+
+    fn clients_act(&mut self, now: u64) {
+        let everyone_in = self.clients.iter().all(|c| {
+            c.pipe
+                .is_some_and(|p| self.world.0.borrow().pipes[p].registered)
+        });
+        for i in 0..self.clients.len() {
+            if !self.clients[i].active() || self.clients[i].next_at > now {
+                continue;
+            }
+            if self.clients[i].kind == Kind::Member
+                && everyone_in
+                && self.clients[i].send_from == u64::MAX
+            {
+                self.clients[i].send_from = now;
+            }
+            if self.clients[i].kind == Kind::Member {
+                self.clients[i].hear();
+            }
+            let expect = self.expect_len(i);
+            let mut net = self.world.0.borrow_mut();
+            self.clients[i].act(&mut net, 0, &mut self.rng, expect);
+        }
+        let mut net = self.world.0.borrow_mut();
+        for c in &mut self.udp {
+            if c.sent < c.datagrams.len() && c.next_at <= now {
+                let to = net.udp_addr(0);
+                let _ = to;
+                net.send_datagram(0, c.addr, c.datagrams[c.sent].clone());
+                c.sent += 1;
+                c.next_at = now + self.rng.range(0, 5);
+            }
+        }
+        if self.rng.chance(30) {
+            net.unblock_udp();
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let net = self.world.0.borrow();
+        self.clients.iter().all(|c| !c.active())
+            && self.server.conns.is_empty()
+            && self.udp.iter().all(|c| {
+                c.sent == c.datagrams.len()
+                    && net.inbox.get(&c.addr).map_or(0, |q| q.len()) >= c.datagrams.len()
+            })
+            && (!self.stopped || self.server.is_finished())
+    }
+
+    /// Nothing ready: move the clock to what comes next.
+    fn advance(&mut self, now: u64) {
+        if self.world.0.borrow().has_events() {
+            return;
+        }
+        let mut next = u64::MAX;
+        // A server whose shutdown is over has nothing more to do (the real
+        // loop returns then; its grace deadline stays "due").
+        let over = self.stopped && self.server.is_finished();
+        match self.server.next_timeout().filter(|_| !over) {
+            Some(d) if d.is_zero() => return,
+            Some(d) => next = next.min(now + millis(d)),
+            None => {}
+        }
+        for c in self.clients.iter().filter(|c| c.active()) {
+            next = next.min(c.next_at);
+        }
+        for c in self.udp.iter().filter(|c| c.sent < c.datagrams.len()) {
+            next = next.min(c.next_at);
+        }
+        if !self.stopped {
+            next = next.min(self.stop_at.unwrap_or(u64::MAX));
+        }
+        if next == u64::MAX {
+            // Only a full UDP send buffer can still move: free it.
+            self.world.0.borrow_mut().unblock_udp();
+            next = now + 1;
+        }
+        let mut net = self.world.0.borrow_mut();
+        net.now_ms = net.now_ms.max(next);
+    }
+}
