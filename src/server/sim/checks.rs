@@ -253,10 +253,13 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
                     .iter()
                     .filter(|m| m.kind == Kind::Member && m.addr != c.addr)
                 {
-                    if heard_from(&c.got, m.addr) != said_by(m.addr, &m.input) {
+                    let (heard, said) = (heard_from(&c.got, m.addr), said_by(m.addr, &m.input));
+                    if heard != said {
                         return Err(format!(
-                            "{who}: the lines of {} not each once and in order",
-                            m.addr
+                            "{who}: the lines of {} not each once and in order: heard {:?}, said {:?}",
+                            m.addr,
+                            String::from_utf8_lossy(&heard),
+                            String::from_utf8_lossy(&said)
                         ));
                     }
                 }

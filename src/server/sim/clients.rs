@@ -68,6 +68,8 @@ pub(crate) struct Client {
     /// much of `got` is counted.
     pub heard: HashMap<SocketAddr, usize>,
     pub parsed: usize,
+    /// What it waits for, once known (see `Sim::expect_len`).
+    pub expect: Option<usize>,
 }
 
 impl Client {
@@ -94,6 +96,7 @@ impl Client {
             caps: None,
             heard: HashMap::new(),
             parsed: 0,
+            expect: None,
         }
     }
 
@@ -133,6 +136,12 @@ impl Client {
             self.next_at = now + rng.range(0, self.gap);
             return;
         };
+        if net.pipes[id].end == End::Waiting && !net.listening(li) {
+            // The welcoming socket closed (shutdown) with this connection
+            // in its backlog: the kernel resets it.
+            self.done = true;
+            return;
+        }
         let closed = matches!(net.pipes[id].end, End::Closed { .. });
         let deaf = matches!(self.kind, Kind::Hog | Kind::Stuck);
         if net.at_eof(id) || net.pipes[id].client_reset || (closed && deaf) {
@@ -192,6 +201,9 @@ impl Client {
 fn caps(kind: Kind, rng: &mut Rng) -> (usize, usize) {
     match kind {
         Kind::Stuck => (256, rng.range(16, 128) as usize),
+        // Room for every reply: the server's close is then its decision's
+        // moment, not the moment the client made room for its last reply.
+        Kind::Trickler | Kind::Idler => (rng.range(16, 2048) as usize, 65_536),
         Kind::Hog => (rng.range(64, 1024) as usize, rng.range(16, 256) as usize),
         _ => (rng.range(16, 2048) as usize, rng.range(16, 2048) as usize),
     }

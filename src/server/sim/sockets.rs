@@ -177,6 +177,8 @@ impl World for SimWorld {
         }
         let id = net.listeners[l.0].1.pop_front().expect("not empty");
         net.pipes[id].end = End::Open;
+        // The server's idle clock starts at the accept.
+        net.pipes[id].last_io = net.now_ms;
         let peer = net.pipes[id].client;
         Ok((
             SimStream {
