@@ -54,7 +54,7 @@ pub enum Decoded {
 
 /// The line a `line`-framed connection is sent before it is closed for a
 /// frame over `--max-frame` (docs/protocol.md, "Framing").
-pub const LINE_TOO_LONG: &[u8] = b"ERR frame too long\n";
+pub(crate) const LINE_TOO_LONG: &[u8] = b"ERR frame too long\n";
 
 /// The size of a `len32` header.
 const LEN32_HEADER: usize = 4;
@@ -218,12 +218,14 @@ impl fmt::Display for Framing {
 }
 
 /// Frames copied out of a buffer.
+#[doc(hidden)] // for the fuzz targets
 pub type Frames = Vec<Vec<u8>>;
 
 /// Every frame in `buf`, in order, with the bytes left over — the decoding
 /// loop in one place, for clients and tests that hold a whole buffer.
 /// Stops at the first frame that is too long, returning `Err` with the
 /// frames before it.
+#[doc(hidden)] // for the fuzz targets and tests; the server decodes in inbuf
 pub fn decode_all(
     framing: Framing,
     buf: &[u8],

@@ -37,21 +37,21 @@ use grow::{capacity_for, head_of, rest_of_frame};
 
 /// Held bytes beyond a frame's payload: a `len32` header, or a line's
 /// `\r\n`.
-pub const FRAME_SLACK: usize = 4;
+pub(crate) const FRAME_SLACK: usize = 4;
 
 /// What a `raw` service may hold back whatever `--max-frame` says: the
 /// first three bytes of a UTF-8 character cut by a read (`upper` holds
 /// them until the character is whole, even at `--max-frame 1`).
-pub const RAW_HOLD: usize = 3;
+pub(crate) const RAW_HOLD: usize = 3;
 
 /// A held buffer with more capacity than this is freed once it empties,
 /// rather than kept for the next partial frame.
-pub const KEEP_CAPACITY: usize = 4096;
+pub(crate) const KEEP_CAPACITY: usize = 4096;
 
 /// How much work one turn of one connection may do: every reply costs one,
 /// every message to the room costs one per recipient.
 #[derive(Clone, Copy, Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Work units left this turn.
     pub left: usize,
     /// What one message to the room costs: its number of recipients.
@@ -71,9 +71,30 @@ impl Budget {
     }
 }
 
+/// A connection's input being served this turn: how its bytes are cut
+/// into frames, the service that answers them and who for, where the
+/// answers go, and how much work the turn may still do. [`InBuf::feed`]
+/// takes it; the server's turn (`server/drive.rs`) holds it.
+pub(crate) struct Serving<'a> {
+    /// How the byte stream is cut.
+    pub framing: Framing,
+    /// `--max-frame`.
+    pub max_frame: usize,
+    /// What answers the frames.
+    pub service: &'a mut dyn Service,
+    /// The connection, for the service.
+    pub conn: ConnId,
+    /// Its peer, for the service.
+    pub peer: SocketAddr,
+    /// Where the service's answers go.
+    pub outbox: &'a mut Outbox,
+    /// Work this turn may still do.
+    pub budget: Budget,
+}
+
 /// Why [`InBuf::feed`] stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Every whole frame was handed on; what is held (if anything) is the
     /// start of a frame: read more.
     NeedMore,
@@ -87,7 +108,7 @@ pub enum Stop {
 
 /// What one [`InBuf::feed`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fed {
+pub(crate) struct Fed {
     /// Frames (or `raw` chunks) handed to the service.
     pub frames: u64,
     /// Why it stopped.
@@ -99,7 +120,7 @@ pub struct Fed {
 
 /// One connection's held input.
 #[derive(Debug, Default)]
-pub struct InBuf {
+pub(crate) struct InBuf {
     held: Vec<u8>,
     /// The budget stopped decoding: `held` may start with whole frames.
     ready: bool,
@@ -108,57 +129,39 @@ pub struct InBuf {
 impl InBuf {
     #[cfg(test)] // only the tests ask
     /// Bytes held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.held.len()
     }
 
     /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
 
     /// Memory held (capacity), for the counters.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.held.capacity()
     }
 
     /// Whether held bytes may hold whole frames (the budget stopped the
     /// last [`feed`](Self::feed)): they come before any new read.
-    pub fn has_ready_frames(&self) -> bool {
+    pub(crate) fn has_ready_frames(&self) -> bool {
         self.ready
     }
 
     /// Forget everything held and free the memory.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.held = Vec::new();
         self.ready = false;
     }
 
-    /// Hand `data` (after any held bytes) to `service` frame by frame,
-    /// within `budget`, and hold what is left. `at_eof`: the peer sent FIN,
-    /// so no more bytes will come (a last line without `\n` is a frame).
-    #[allow(clippy::too_many_arguments)] // one call site per caller; a struct would only rename them
-    pub fn feed(
-        &mut self,
-        data: &[u8],
-        at_eof: bool,
-        framing: Framing,
-        max_frame: usize,
-        service: &mut dyn Service,
-        who: (ConnId, SocketAddr),
-        out: &mut Outbox,
-        budget: &mut Budget,
-    ) -> Fed {
-        let limit = max_frame + FRAME_SLACK;
-        let mut run = Run {
-            framing,
-            max_frame,
-            service,
-            who,
-            out,
-            budget,
-            frames: 0,
-        };
+    /// Hand `data` (after any held bytes) to `s`'s service frame by frame,
+    /// within its budget, and hold what is left. `at_eof`: the peer sent
+    /// FIN, so no more bytes will come (a last line without `\n` is a frame).
+    pub(crate) fn feed(&mut self, data: &[u8], at_eof: bool, s: &mut Serving) -> Fed {
+        let framing = s.framing;
+        let limit = s.max_frame + FRAME_SLACK;
+        let mut frames = 0;
         let mut held = std::mem::take(&mut self.held);
         let mut data = data;
         let mut discarded = 0;
@@ -167,7 +170,7 @@ impl InBuf {
                 // Nothing held — the common case: decode straight from the
                 // caller's read buffer, without a copy, and keep only the
                 // tail the next read must complete.
-                let (used, stop) = run.decode(data, at_eof);
+                let (used, stop) = s.decode(data, at_eof, &mut frames);
                 let tail = &data[used..];
                 match stop {
                     Stop::TooLong => {}
@@ -195,7 +198,7 @@ impl InBuf {
             }
             held.extend_from_slice(&data[..take]);
             data = &data[take..];
-            let (used, stop) = run.decode(&held, at_eof && data.is_empty());
+            let (used, stop) = s.decode(&held, at_eof && data.is_empty(), &mut frames);
             held.drain(..used);
             match stop {
                 // The held frame is done and more bytes came: go on with them.
@@ -221,29 +224,18 @@ impl InBuf {
         self.ready = stop == Stop::Budget && !held.is_empty();
         self.held = held;
         Fed {
-            frames: run.frames,
+            frames,
             stop,
             discarded,
         }
     }
 }
 
-/// One decoding pass: the framing, the service, and where replies go.
-struct Run<'a> {
-    framing: Framing,
-    max_frame: usize,
-    service: &'a mut dyn Service,
-    /// The connection and its peer, for the service.
-    who: (ConnId, SocketAddr),
-    out: &'a mut Outbox,
-    budget: &'a mut Budget,
-    frames: u64,
-}
-
-impl Run<'_> {
+impl Serving<'_> {
     /// Hand every whole frame at the front of `buf` to the service, within
-    /// the budget. Returns the bytes used and why it stopped.
-    fn decode(&mut self, buf: &[u8], at_eof: bool) -> (usize, Stop) {
+    /// the budget, counting them in `frames`. Returns the bytes used and
+    /// why it stopped.
+    fn decode(&mut self, buf: &[u8], at_eof: bool, frames: &mut u64) -> (usize, Stop) {
         let mut used = 0;
         let stop = loop {
             if used == buf.len() {
@@ -252,37 +244,38 @@ impl Run<'_> {
             if self.budget.left == 0 {
                 break Stop::Budget;
             }
-            let before = (self.out.len(), self.out.to_room_count());
-            if self.framing == Framing::Raw {
-                // No boundaries: the service takes what it can (upper may
-                // hold back a character cut in two) in one call.
-                let rest = &buf[used..];
-                let took = self
-                    .service
-                    .on_bytes(self.who.0, self.who.1, rest, at_eof, self.out)
-                    .min(rest.len());
-                used += took;
-                self.frames += 1;
-                self.budget.charge(self.out, before);
-                // A service may hold back a little (a cut character),
-                // never more than a frame's worth.
-                if rest.len() - took > self.max_frame.max(RAW_HOLD) {
-                    break Stop::TooLong;
-                }
-                break Stop::NeedMore;
-            }
-            match self.framing.decode(&buf[used..], self.max_frame, at_eof) {
-                Decoded::Frame { payload, consumed } => {
-                    let frame = &buf[used + payload.start..used + payload.end];
-                    self.service
-                        .on_frame(self.who.0, self.who.1, frame, self.out);
-                    used += consumed;
-                    self.frames += 1;
-                    self.budget.charge(self.out, before);
-                }
+            let before = (self.outbox.len(), self.outbox.to_room_count());
+            let rest = &buf[used..];
+            let (payload, consumed) = match self.framing.decode(rest, self.max_frame, at_eof) {
+                Decoded::Frame { payload, consumed } => (payload, consumed),
                 Decoded::NeedMore => break Stop::NeedMore,
                 Decoded::TooLong => break Stop::TooLong,
+            };
+            let frame = &rest[payload];
+            if self.framing != Framing::Raw {
+                self.service
+                    .on_frame(self.conn, self.peer, frame, self.outbox);
+                used += consumed;
+                *frames += 1;
+                self.budget.charge(self.outbox, before);
+                continue;
             }
+            // `raw` has no boundaries: its frame is everything held, and the
+            // service takes what it can (upper may hold back a character
+            // cut in two) in one call.
+            let took = self
+                .service
+                .on_bytes(self.conn, self.peer, frame, at_eof, self.outbox)
+                .min(frame.len());
+            used += took;
+            *frames += 1;
+            self.budget.charge(self.outbox, before);
+            // A service may hold back a little (a cut character), never
+            // more than a frame's worth.
+            if frame.len() - took > self.max_frame.max(RAW_HOLD) {
+                break Stop::TooLong;
+            }
+            break Stop::NeedMore;
         };
         (used, stop)
     }

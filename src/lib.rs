@@ -20,7 +20,7 @@
 //!     health.rs    the loop's health: turns, busy time, turn duration
 //!     nested.rs    the server inside a loop that is not mio, through one fd
 //!     workers.rs   --workers: N loops on the same addresses (SO_REUSEPORT)
-//!   conn/     one connection's state machine, flags, buffers       (no I/O)
+//!   conn/     one connection's state machine, flags, buffers, deadlines (no I/O)
 //!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
 //!   outq      replies the kernel has not taken yet
 //!   framing   bytes → frames → bytes                            (no I/O)
@@ -34,7 +34,8 @@
 //!   hdr/      load's histograms as they travel (base64, JSON, .hlog)
 //!   merge/    load --shard outputs added into one run, exactly
 //!   report/   runs as one HTML page of charts (`sockloop report`, `load --html`)
-//!   sys/      what std and mio do not wrap: fd limit, recvmmsg/sendmmsg
+//!   sys/      what std and mio do not wrap: fd limit, recvmmsg/sendmmsg,
+//!             a ns timer, the port-sparing bind, a thread's CPU time
 //!   oracle    (tests only) the reference answers the services are checked against
 //! ```
 //!
@@ -54,6 +55,7 @@
 //! `examples/embed.rs`. Add a service: implement [`service::Service`].
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod addr;
 pub mod client;

@@ -11,7 +11,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use sockloop::addr::Endpoint;
-use sockloop::client::{self, ChatArgs, SendArgs};
+use sockloop::client::{ChatArgs, SendArgs};
 use sockloop::Framing;
 
 use cli::{positive_secs_duration, FOOTER};
@@ -87,12 +87,12 @@ fn main() -> ExitCode {
             endpoint,
             framing,
             timeout,
-        } => client::send(&SendArgs {
+        } => cli::client::send(&SendArgs {
             endpoint,
             framing,
             timeout,
         }),
-        Command::Chat { endpoint } => client::chat(&ChatArgs { endpoint }),
+        Command::Chat { endpoint } => cli::client::chat(&ChatArgs { endpoint }),
         Command::Load(a) => cli::load::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::Merge { inputs, json } => cli::merge::run(&inputs, json),

@@ -47,7 +47,7 @@ impl Chunk {
 
 /// Bytes owed to one peer, oldest first.
 #[derive(Debug, Default)]
-pub struct OutQueue {
+pub(crate) struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     front_sent: usize,
@@ -58,18 +58,18 @@ pub struct OutQueue {
 
 impl OutQueue {
     /// Unsent bytes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether everything has been written.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Append bytes that `fill` writes, to the last owned chunk where that
     /// is safe, or a new one.
-    pub fn append_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn append_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) {
         // Appending to the front chunk while part of it is sent would keep
         // the sent part in memory for as long as the peer reads slowly (the
         // chunk never empties): start a new chunk behind it instead.
@@ -91,14 +91,14 @@ impl OutQueue {
     }
 
     /// Append a frame shared with other queues.
-    pub fn push_shared(&mut self, frame: Rc<[u8]>) {
+    pub(crate) fn push_shared(&mut self, frame: Rc<[u8]>) {
         self.len += frame.len();
         self.chunks.push_back(Chunk::Shared(frame));
     }
 
     /// One `writev` of the unsent bytes to `w`. Returns what the kernel
     /// took, which may be less than [`len`](Self::len): the rest stays.
-    pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
+    pub(crate) fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
         let written = if self.chunks.len() <= FEW_IOVECS {
             self.writev::<W, FEW_IOVECS>(w)?
         } else {
@@ -151,14 +151,14 @@ impl OutQueue {
     }
 
     /// Drop everything unsent (the connection is being aborted).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.chunks.clear();
         self.front_sent = 0;
         self.len = 0;
     }
 
     /// Whether this queue is worth keeping in a pool.
-    pub fn reusable(&self) -> bool {
+    pub(crate) fn reusable(&self) -> bool {
         self.is_empty() && self.spare.capacity() <= MAX_SPARE
     }
 }

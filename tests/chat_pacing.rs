@@ -355,7 +355,7 @@ fn a_stuck_member_is_cut_at_slow_timeout_on_time() {
     const N: usize = 20_000;
     let reader = thread::spawn(move || read_lines_from(&mut b, &a_addr, N, 999));
     let writer = write_in_background(a, lines(N, 999));
-    // C goes above the mark in the turn that pauses the room: its clock
+    // C goes above --write-buffer in the turn that pauses the room: its clock
     // starts at that turn's start, which the room_pauses counter (bumped
     // later in the same turn) cannot show: from outside, the cut may seem
     // up to one turn early. A turn is allowed what LATE allows it.
@@ -363,18 +363,18 @@ fn a_stuck_member_is_cut_at_slow_timeout_on_time() {
     let (not_yet, cut) = bracket(|| srv.counters.snapshot().slow_cut >= 1);
     let pauses = srv.counters.snapshot().room_pauses;
     eprintln!(
-        "slow timeout: cut within [{:?}, {:?}] of going above the mark ({pauses} pauses)",
+        "slow timeout: cut within [{:?}, {:?}] of going above --write-buffer ({pauses} pauses)",
         not_yet.saturating_duration_since(paused),
         cut - pausing
     );
     assert!(
         cut - pausing >= slow_t - EARLY - (LATE - Duration::from_millis(10)),
-        "cut {:?} after going above the mark: early",
+        "cut {:?} after going above --write-buffer: early",
         cut - pausing
     );
     assert!(
         not_yet.saturating_duration_since(paused) <= slow_t + LATE,
-        "still a member {:?} after going above the mark: late",
+        "still a member {:?} after going above --write-buffer: late",
         not_yet - paused
     );
     let others = reader.join().expect("B received every line");

@@ -13,14 +13,14 @@ use sockloop::Options;
 
 #[test]
 fn non_reading_client_is_held_to_the_write_buffer_while_others_are_served() {
-    let hw = 64 * 1024;
+    let write_buffer = 64 * 1024;
     let opts = Options {
-        write_buffer: hw,
+        write_buffer,
         ..Options::default()
     };
     let srv = serve(&["echo=tcp://127.0.0.1:0"], opts);
     // A sends and never reads. Its writes stall once the server stops
-    // reading (pending replies over the mark) and every buffer fills.
+    // reading (pending replies over --write-buffer) and every buffer fills.
     let hog = connect(srv.addrs[0]);
     hog.set_write_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -41,10 +41,10 @@ fn non_reading_client_is_held_to_the_write_buffer_while_others_are_served() {
     let mut b = connect(srv.addrs[0]);
     b.write_all(b"still served\n").unwrap();
     assert_eq!(read_line(&mut b), "still served");
-    // The server's own account: never more than the mark plus one read.
+    // The server's own account: never more than --write-buffer plus one read.
     let peak = srv.counters.snapshot().peak_conn_pending;
     assert!(
-        peak > 0 && peak <= (hw + sockloop::server::READ_BUF) as u64,
+        peak > 0 && peak <= (write_buffer + sockloop::server::READ_BUF) as u64,
         "peak {peak}"
     );
     drop(hog);

@@ -1,7 +1,7 @@
 //! One test per bug found so far, each named after the bug it pins (as
 //! mio's `tests/regressions.rs` does). Bugs whose scenario needs a bigger
 //! stage have their test where that stage is:
-//! - a chat reader that keeps up was cut for being over the mark for a
+//! - a chat reader that keeps up was cut for being over --write-buffer for a
 //!   moment: `chat_pacing.rs`,
 //!   `a_reader_that_keeps_up_gets_every_line_while_a_stuck_one_is_cut`;
 //! - SIGTERM reset replies still in flight to a client that kept sending:

@@ -278,7 +278,7 @@ fn a_stuck_member_among_fast_readers_is_cut_at_slow_timeout() {
     assert!(eventually(|| srv.counters.snapshot().slow_cut == 1));
     let took = behind.elapsed();
     // Not before --slow-timeout (the room's blame of it starts no earlier
-    // than its time above the mark), and not much after.
+    // than its time above --write-buffer), and not much after.
     assert!(
         took + Duration::from_millis(50) >= slow && took <= slow + Duration::from_secs(1),
         "(d) cut {took:?} after it fell behind"

@@ -1,6 +1,25 @@
-//! `sockloop send` and `sockloop chat`: their `--help` examples (their few
-//! arguments are in `main.rs`'s command table; the work is
-//! `sockloop::client`).
+//! `sockloop send` and `sockloop chat`: their `--help` examples and their
+//! exit codes (their few arguments are in `main.rs`'s command table; the
+//! work is `sockloop::client`).
+
+use std::process::ExitCode;
+
+use sockloop::client::{self, ChatArgs, SendArgs};
+
+/// `sockloop send`: exit 0 if every reply came, 1 if any was lost.
+pub(crate) fn send(args: &SendArgs) -> Result<ExitCode, String> {
+    let lost = client::send(args)?;
+    Ok(if lost == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `sockloop chat`: exit 0 at the end of input.
+pub(crate) fn chat(args: &ChatArgs) -> Result<ExitCode, String> {
+    client::chat(args).map(|()| ExitCode::SUCCESS)
+}
 
 /// Said at the end of `send --help`.
 pub(crate) const SEND_EXAMPLES: &str = "\

@@ -3,7 +3,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::ExitCode;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -46,10 +45,10 @@ fn read_typed_lines(events: mpsc::Sender<ChatEvent>) {
 }
 
 /// `sockloop chat`: lines typed go to the room, the room's lines are
-/// printed as they come, escaped. Ends at end of input (exit 0); if the
-/// server closes the connection first, says so and fails (exit 1) at
-/// once, without waiting for the next typed line.
-pub fn chat(args: &ChatArgs) -> Result<ExitCode, String> {
+/// printed as they come, escaped. Ends at end of input (`Ok`); if the
+/// server closes the connection first, fails at once with that, without
+/// waiting for the next typed line.
+pub fn chat(args: &ChatArgs) -> Result<(), String> {
     let ep = args.endpoint;
     let (tx, events) = mpsc::channel::<ChatEvent>();
     let room_tx = tx.clone();
@@ -118,14 +117,14 @@ pub fn chat(args: &ChatArgs) -> Result<ExitCode, String> {
     }
     leave();
     if ep.proto == Proto::Udp {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     // We left; the server's close is now the expected end. Wait for it a
     // little, so the room's last lines are printed.
     loop {
         match events.recv_timeout(Duration::from_secs(5)) {
             Ok(ChatEvent::RoomEnded(Err(e))) => return Err(format!("{ep}: {e}")),
-            Ok(ChatEvent::RoomEnded(Ok(()))) | Err(_) => return Ok(ExitCode::SUCCESS),
+            Ok(ChatEvent::RoomEnded(Ok(()))) | Err(_) => return Ok(()),
             Ok(_) => {}
         }
     }

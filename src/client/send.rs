@@ -3,7 +3,6 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{connect_error, escape_for_terminal, is_timeout, next_line, udp_socket_for, SendArgs};
@@ -29,19 +28,16 @@ fn print_reply(out: &mut impl Write, reply: &[u8]) -> Result<(), String> {
 }
 
 /// `sockloop send`: each stdin line out, each reply printed on its own
-/// line. Exit 0 if every reply came, 1 if any was lost.
-pub fn send(args: &SendArgs) -> Result<ExitCode, String> {
+/// line. Returns how many replies were lost (did not come within
+/// `timeout`; each is reported on stderr): the command exits 1 unless
+/// that is 0.
+pub fn send(args: &SendArgs) -> Result<usize, String> {
     let stdin = io::stdin();
     let stdout = io::stdout();
-    let lost = match args.endpoint.proto {
-        Proto::Tcp => send_tcp(args, &mut stdin.lock(), &mut stdout.lock())?,
-        Proto::Udp => send_udp(args, &mut stdin.lock(), &mut stdout.lock())?,
-    };
-    Ok(if lost == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    match args.endpoint.proto {
+        Proto::Tcp => send_tcp(args, &mut stdin.lock(), &mut stdout.lock()),
+        Proto::Udp => send_udp(args, &mut stdin.lock(), &mut stdout.lock()),
+    }
 }
 
 /// Over one TCP connection; returns how many replies were lost.

@@ -12,15 +12,15 @@ pub(crate) struct ConnBufs {
     pub input: InBuf,
     /// Replies not yet taken by the kernel.
     pub out: OutQueue,
-    /// When the frame held in `input` began (ms on the server's clock;
-    /// 0: none), for `--frame-timeout`.
-    pub frame_since: u64,
-    /// Since when this chat member is above `--write-buffer` (ms; 0: it is
-    /// not), for `--slow-timeout`.
-    pub over_since: u64,
+    /// When the frame held in `input` began (ms on the server's clock),
+    /// for `--frame-timeout`; `None` when no frame is incomplete.
+    pub frame_since: Option<u64>,
+    /// Since when this chat member is above `--write-buffer` (ms), for
+    /// `--slow-timeout`; `None` when it is not.
+    pub over_since: Option<u64>,
     /// When its room's blame of it reaches `--slow-timeout` if nothing
-    /// changes (ms; 0: not blamed now): see `server/blame.rs`.
-    pub blame_due: u64,
+    /// changes (ms); `None` when not blamed now (see `server/blame.rs`).
+    pub blame_due: Option<u64>,
 }
 
 impl ConnBufs {
@@ -44,16 +44,16 @@ const POOL_MAX: usize = 256;
 
 impl BufPool {
     /// An empty box, reused if one is free.
-    pub fn take(&mut self) -> Box<ConnBufs> {
+    pub(crate) fn take(&mut self) -> Box<ConnBufs> {
         self.free.pop().unwrap_or_default()
     }
 
     /// Return a box (its contents are dropped).
-    pub fn put(&mut self, mut b: Box<ConnBufs>) {
+    pub(crate) fn put(&mut self, mut b: Box<ConnBufs>) {
         b.out.clear();
-        b.frame_since = 0;
-        b.over_since = 0;
-        b.blame_due = 0;
+        b.frame_since = None;
+        b.over_since = None;
+        b.blame_due = None;
         if b.input.capacity() > KEEP_CAPACITY {
             b.input.clear();
         }

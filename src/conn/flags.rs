@@ -1,6 +1,6 @@
 //! The boolean facts about a connection, packed in one byte: whether it may
 //! read, which queue lists it (the scheduling flags DIRTY, DEFERRED, PAUSED),
-//! where it stands against its room's high-water mark.
+//! where it stands against `--write-buffer` in its room.
 
 /// Boolean facts about a connection, packed in one byte (an idle
 /// connection's size is a measured figure: see BENCHMARKS.md).
@@ -44,10 +44,10 @@ pub(super) const DIRTY: u8 = 4;
 /// Queued to be driven again on the next turn.
 pub(super) const DEFERRED: u8 = 8;
 /// Above `--write-buffer` as a chat member (counted in its room).
-pub(super) const OVER_MARK: u8 = 16;
+pub(super) const OVER_WRITE_BUFFER: u8 = 16;
 /// Waiting in its room's list of senders to resume.
 pub(super) const PAUSED: u8 = 32;
-/// A chat member at or below the mark with room bytes still to write
+/// A chat member at or below `--write-buffer` with room bytes still to write
 /// (counted in its room: the room's blame waits until none is left).
 pub(super) const DRAINING: u8 = 64;
 /// It received the room's latest messages (its sender did not).

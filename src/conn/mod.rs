@@ -17,7 +17,9 @@
 //! Its buffers — held input ([`InBuf`]) and unsent replies ([`OutQueue`])
 //! — live in a [`ConnBufs`] box that exists only while something is in
 //! it: an idle connection owns no buffer at all. Emptied boxes go back to
-//! a [`BufPool`] so the next busy connection reuses them.
+//! a [`BufPool`] so the next busy connection reuses them (`bufs.rs`).
+//! Its boolean facts are bits in one byte (`flags.rs`); its deadlines, and
+//! when it is next due, are in `due.rs`.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -26,9 +28,11 @@ use std::net::{Shutdown, SocketAddr};
 use mio::Interest;
 
 mod bufs;
+mod due;
 mod flags;
 
 pub(crate) use bufs::{BufPool, ConnBufs};
+use due::At;
 use flags::*;
 
 /// A byte stream the loop can drive: a socket, or a fake one in tests.
@@ -91,12 +95,11 @@ pub(crate) struct Conn<S> {
     stream: S,
     peer: SocketAddr,
     bufs: Option<Box<ConnBufs>>,
-    /// The idle deadline (or, lingering, the linger deadline), in ms on the
-    /// server's clock; 0 means none.
-    deadline: u64,
-    /// The `at` of this connection's live entry in the deadline heap; 0
-    /// means it has none.
-    timer_at: u64,
+    /// The idle deadline (or, lingering, the linger deadline), on the
+    /// server's clock.
+    deadline: Option<At>,
+    /// The `at` of this connection's live entry in the deadline heap.
+    timer_at: Option<At>,
     /// Which connection this is, never reused while the server runs (a
     /// slab slot is): tells a stale deadline entry from a live one.
     id: u64,
@@ -112,13 +115,19 @@ pub(crate) struct Conn<S> {
 
 impl<S> Conn<S> {
     /// A connection just accepted, registered for READABLE.
-    pub fn new(stream: S, peer: SocketAddr, id: u64, listener: u16, member_idx: u32) -> Self {
+    pub(crate) fn new(
+        stream: S,
+        peer: SocketAddr,
+        id: u64,
+        listener: u16,
+        member_idx: u32,
+    ) -> Self {
         Conn {
             stream,
             peer,
             bufs: None,
-            deadline: 0,
-            timer_at: 0,
+            deadline: None,
+            timer_at: None,
             id,
             member_idx,
             listener,
@@ -133,7 +142,7 @@ impl<S> Conn<S> {
     // ---- the state machine ---------------------------------------------
 
     /// Apply `event`; say what the loop must do.
-    pub fn on(&mut self, event: Event) -> Next {
+    pub(crate) fn on(&mut self, event: Event) -> Next {
         use Event::*;
         use State::*;
         match (self.state, event) {
@@ -150,7 +159,7 @@ impl<S> Conn<S> {
                 if let Some(b) = self.bufs.as_mut() {
                     if !b.input.has_ready_frames() {
                         b.input.clear();
-                        b.frame_since = 0;
+                        b.frame_since = None;
                     }
                 }
                 Next::Stay
@@ -173,45 +182,45 @@ impl<S> Conn<S> {
     }
 
     /// Where it is in its life.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
     // ---- questions the loop asks ---------------------------------------
 
     /// Reply bytes waiting for the kernel.
-    pub fn pending_out(&self) -> usize {
+    pub(crate) fn pending_out(&self) -> usize {
         self.bufs.as_ref().map_or(0, |b| b.out.len())
     }
 
-    /// Whether its replies are over the high-water mark (backpressure).
-    pub fn over(&self, write_buffer: usize) -> bool {
+    /// Whether its replies are over `--write-buffer` (backpressure).
+    pub(crate) fn over(&self, write_buffer: usize) -> bool {
         self.pending_out() > write_buffer
     }
 
     /// Whether held input may contain whole frames a budget left for later.
-    pub fn has_ready_input(&self) -> bool {
+    pub(crate) fn has_ready_input(&self) -> bool {
         self.bufs
             .as_ref()
             .is_some_and(|b| b.input.has_ready_frames())
     }
 
     /// Whether input it already holds may be handed to the service now:
-    /// not once we close for a limit, and not above the mark (the replies
-    /// would only grow).
-    pub fn may_take_input(&self, write_buffer: usize) -> bool {
+    /// not once we close for a limit, and not above `--write-buffer` (the
+    /// replies would only grow).
+    pub(crate) fn may_take_input(&self, write_buffer: usize) -> bool {
         matches!(self.state, State::Open | State::PeerClosed | State::Closing)
             && !self.over(write_buffer)
     }
 
     /// Whether to read a request from the socket now.
-    pub fn wants_read(&self, write_buffer: usize) -> bool {
+    pub(crate) fn wants_read(&self, write_buffer: usize) -> bool {
         self.state == State::Open && self.flag_may_read() && !self.over(write_buffer)
     }
 
     /// Whether unread input is to be read and thrown away (closing, so
     /// that close() sends no RST).
-    pub fn wants_discard(&self) -> bool {
+    pub(crate) fn wants_discard(&self) -> bool {
         matches!(self.state, State::Closing | State::Lingering) && self.flag_may_read()
     }
 
@@ -219,10 +228,10 @@ impl<S> Conn<S> {
     /// paused by its own backpressure) or discards, WRITABLE only while
     /// bytes are pending — registering WRITABLE with nothing to write would
     /// only wake the loop for nothing. `None` when it needs neither.
-    pub fn wanted_interest(&self, write_buffer: usize) -> Option<Interest> {
+    pub(crate) fn wanted_interest(&self, write_buffer: usize) -> Option<Interest> {
         let pending = self.pending_out() > 0;
         let read = match self.state {
-            // Above the high-water mark we stop reading: the peer's bytes
+            // Above --write-buffer we stop reading: the peer's bytes
             // wait in the kernel, and TCP flow control slows the peer down.
             State::Open => !self.over(write_buffer),
             State::Closing | State::Lingering => true,
@@ -236,107 +245,42 @@ impl<S> Conn<S> {
         }
     }
 
-    /// The earliest of its deadlines (ms; 0: none): idle or linger, the
-    /// frame timeout while a frame is incomplete, the slow-member timeout
-    /// while over the mark.
-    pub fn due_at(&self, frame_timeout_ms: Option<u64>, slow_timeout_ms: u64) -> u64 {
-        let mut at = self.deadline;
-        let mut earlier = |t: u64| {
-            if t != 0 && (at == 0 || t < at) {
-                at = t;
-            }
-        };
-        if let Some(b) = &self.bufs {
-            if let (Some(ft), true) = (frame_timeout_ms, b.frame_since != 0) {
-                earlier(b.frame_since + ft);
-            }
-            if self.flags.get(OVER_MARK) && b.over_since != 0 {
-                earlier(b.over_since + slow_timeout_ms);
-            }
-            earlier(b.blame_due);
-        }
-        at
-    }
-
-    /// Whether its frame timeout has passed at `now`.
-    pub fn frame_expired(&self, frame_timeout_ms: Option<u64>, now: u64) -> bool {
-        match (frame_timeout_ms, &self.bufs) {
-            (Some(ft), Some(b)) => b.frame_since != 0 && b.frame_since + ft <= now,
-            _ => false,
-        }
-    }
-
-    /// Whether it has been over the mark for the slow timeout at `now`.
-    pub fn slow_expired(&self, slow_timeout_ms: u64, now: u64) -> bool {
-        self.flags.get(OVER_MARK)
-            && self
-                .bufs
-                .as_ref()
-                .is_some_and(|b| b.over_since != 0 && b.over_since + slow_timeout_ms <= now)
-    }
-
-    /// Whether its room's blame of it has come due at `now`.
-    pub fn blame_expired(&self, now: u64) -> bool {
-        self.bufs
-            .as_ref()
-            .is_some_and(|b| b.blame_due != 0 && b.blame_due <= now)
-    }
-
-    /// Set (0: clear) when its room's blame comes due.
-    pub fn set_blame_due(&mut self, at: u64) {
-        if let Some(b) = self.bufs.as_mut() {
-            b.blame_due = at;
-        }
-    }
-
     // ---- plain accessors -----------------------------------------------
 
-    pub fn stream(&self) -> &S {
+    pub(crate) fn stream(&self) -> &S {
         &self.stream
     }
-    pub fn stream_mut(&mut self) -> &mut S {
+    pub(crate) fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
-    pub fn peer(&self) -> SocketAddr {
+    pub(crate) fn peer(&self) -> SocketAddr {
         self.peer
     }
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
-    pub fn listener(&self) -> usize {
+    pub(crate) fn listener(&self) -> usize {
         self.listener as usize
     }
-    pub fn member_idx(&self) -> usize {
+    pub(crate) fn member_idx(&self) -> usize {
         self.member_idx as usize
     }
-    pub fn set_member_idx(&mut self, i: usize) {
+    pub(crate) fn set_member_idx(&mut self, i: usize) {
         self.member_idx = i as u32;
     }
-    pub fn interest(&self) -> Interest {
+    pub(crate) fn interest(&self) -> Interest {
         self.interest
     }
-    pub fn set_interest(&mut self, i: Interest) {
+    pub(crate) fn set_interest(&mut self, i: Interest) {
         self.interest = i;
     }
-    pub fn deadline(&self) -> u64 {
-        self.deadline
-    }
-    pub fn set_deadline(&mut self, at: u64) {
-        self.deadline = at;
-    }
-    pub fn timer_at(&self) -> u64 {
-        self.timer_at
-    }
-    pub fn set_timer_at(&mut self, at: u64) {
-        self.timer_at = at;
-    }
     /// The buffers, taken from `pool` if the connection has none.
-    pub fn bufs_mut(&mut self, pool: &mut BufPool) -> &mut ConnBufs {
+    pub(crate) fn bufs_mut(&mut self, pool: &mut BufPool) -> &mut ConnBufs {
         self.bufs.get_or_insert_with(|| pool.take())
     }
 
     /// Give the buffers back to `pool` if nothing is left in them.
-    pub fn release_bufs_if_empty(&mut self, pool: &mut BufPool) {
+    pub(crate) fn release_bufs_if_empty(&mut self, pool: &mut BufPool) {
         if self.bufs.as_ref().is_some_and(|b| b.is_empty()) {
             if let Some(b) = self.bufs.take() {
                 pool.put(b);
@@ -345,13 +289,13 @@ impl<S> Conn<S> {
     }
 
     /// The stream and the buffers at once (writing from one to the other).
-    pub fn stream_and_bufs(&mut self) -> (&mut S, &mut ConnBufs) {
+    pub(crate) fn stream_and_bufs(&mut self) -> (&mut S, &mut ConnBufs) {
         let bufs = self.bufs.get_or_insert_with(Box::default);
         (&mut self.stream, bufs)
     }
 
     /// Take the buffers away (closing).
-    pub fn take_bufs(&mut self) -> Option<Box<ConnBufs>> {
+    pub(crate) fn take_bufs(&mut self) -> Option<Box<ConnBufs>> {
         self.bufs.take()
     }
 
@@ -360,65 +304,66 @@ impl<S> Conn<S> {
     fn set(&mut self, f: u8, on: bool) {
         self.flags.set(f, on);
     }
-    pub fn flag_may_read(&self) -> bool {
+    pub(crate) fn flag_may_read(&self) -> bool {
         self.flags.get(MAY_READ)
     }
-    pub fn set_may_read(&mut self, on: bool) {
+    pub(crate) fn set_may_read(&mut self, on: bool) {
         self.set(MAY_READ, on);
     }
-    pub fn peer_fin_seen(&self) -> bool {
+    pub(crate) fn peer_fin_seen(&self) -> bool {
         self.flags.get(PEER_FIN_SEEN)
     }
-    pub fn set_peer_fin_seen(&mut self) {
+    pub(crate) fn set_peer_fin_seen(&mut self) {
         self.set(PEER_FIN_SEEN, true);
     }
     /// Set the DIRTY flag; `true` if it was not set (queue it once).
-    pub fn mark_dirty(&mut self) -> bool {
+    pub(crate) fn mark_dirty(&mut self) -> bool {
         self.flags.mark(DIRTY)
     }
     /// Clear the DIRTY flag; `true` if it was set.
-    pub fn take_dirty(&mut self) -> bool {
+    pub(crate) fn take_dirty(&mut self) -> bool {
         self.flags.take(DIRTY)
     }
     /// Set the DEFERRED flag; `true` if it was not set.
-    pub fn mark_deferred(&mut self) -> bool {
+    pub(crate) fn mark_deferred(&mut self) -> bool {
         self.flags.mark(DEFERRED)
     }
     /// Clear the DEFERRED flag; `true` if it was set.
-    pub fn take_deferred(&mut self) -> bool {
+    pub(crate) fn take_deferred(&mut self) -> bool {
         self.flags.take(DEFERRED)
     }
-    /// Whether it is counted as over the mark in its room.
-    pub fn is_over_mark(&self) -> bool {
-        self.flags.get(OVER_MARK)
+    /// Whether it is counted as over `--write-buffer` in its room.
+    pub(crate) fn is_over_write_buffer(&self) -> bool {
+        self.flags.get(OVER_WRITE_BUFFER)
     }
-    /// Count it over (or no longer over) the mark; records since when.
-    pub fn set_over_mark(&mut self, on: bool, now: u64) {
-        self.set(OVER_MARK, on);
+    /// Count it over (or no longer over) `--write-buffer`; records since
+    /// when.
+    pub(crate) fn set_over_write_buffer(&mut self, on: bool, now: u64) {
+        self.set(OVER_WRITE_BUFFER, on);
         if let Some(b) = self.bufs.as_mut() {
-            b.over_since = if on { now } else { 0 };
+            b.over_since = on.then_some(now);
         }
     }
     /// Whether it is counted as draining in its room.
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.flags.get(DRAINING)
     }
-    pub fn set_draining(&mut self, on: bool) {
+    pub(crate) fn set_draining(&mut self, on: bool) {
         self.set(DRAINING, on);
     }
     /// Whether it received the room's latest messages.
-    pub fn got_latest(&self) -> bool {
+    pub(crate) fn got_latest(&self) -> bool {
         self.flags.get(GOT_LATEST)
     }
-    pub fn set_got_latest(&mut self, on: bool) {
+    pub(crate) fn set_got_latest(&mut self, on: bool) {
         self.set(GOT_LATEST, on);
     }
     /// Set the PAUSED flag; `true` if it was not set (list it once).
-    pub fn mark_paused(&mut self) -> bool {
+    pub(crate) fn mark_paused(&mut self) -> bool {
         self.flags.mark(PAUSED)
     }
     /// Clear the PAUSED flag; `true` if it was set.
-    pub fn take_paused(&mut self) -> bool {
+    pub(crate) fn take_paused(&mut self) -> bool {
         self.flags.take(PAUSED)
     }
 }

@@ -55,3 +55,29 @@ fn flags_are_independent() {
     assert!(c.take_deferred());
     assert!(c.mark_paused() && c.take_paused());
 }
+
+#[test]
+fn due_at_is_the_earliest_deadline_and_none_when_there_is_none() {
+    let mut c = conn();
+    let mut pool = BufPool::default();
+    assert_eq!(c.due_at(Some(50), 500), None, "no deadline at all");
+    // A moment 0 is a moment, not "none" (the clock starts at 0).
+    c.set_deadline(0);
+    assert_eq!(c.due_at(Some(50), 500), Some(0));
+    c.set_deadline(1_000);
+    assert_eq!(c.due_at(Some(50), 500), Some(1_000));
+    // An incomplete frame since 100: the frame timeout comes first.
+    c.bufs_mut(&mut pool).frame_since = Some(100);
+    assert_eq!(c.due_at(Some(50), 500), Some(150));
+    assert_eq!(c.due_at(None, 500), Some(1_000), "no --frame-timeout");
+    // Above --write-buffer since 0: the slow timeout, earlier still.
+    c.set_over_write_buffer(true, 0);
+    assert_eq!(c.due_at(Some(50), 40), Some(40));
+    c.set_blame_due(Some(10));
+    assert_eq!(c.due_at(Some(50), 40), Some(10));
+    assert!(c.blame_expired(10) && !c.blame_expired(9));
+    c.set_blame_due(None);
+    c.set_over_write_buffer(false, 0);
+    assert_eq!(c.due_at(Some(50), 40), Some(150));
+    assert!(c.frame_expired(Some(50), 150) && !c.frame_expired(Some(50), 149));
+}

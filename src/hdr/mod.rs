@@ -61,13 +61,13 @@ pub fn to_us(ns: &Histogram<u64>) -> Histogram<u64> {
 /// 0.02 µs per ms of latency, so the percentiles printed from it are the
 /// µs histogram's own to the printed tenth of a µs; `high` only as far as
 /// the values go keeps that from costing more than it must.
-pub fn to_ns(us: &Histogram<u64>) -> Histogram<u64> {
+pub(crate) fn to_ns(us: &Histogram<u64>) -> Histogram<u64> {
     to_ns_at(us, 5)
 }
 
 /// [`to_ns`] at `sigfig` significant digits (a second of a timeline needs
 /// fewer than a whole run).
-pub fn to_ns_at(us: &Histogram<u64>, sigfig: u8) -> Histogram<u64> {
+pub(crate) fn to_ns_at(us: &Histogram<u64>, sigfig: u8) -> Histogram<u64> {
     let high = (us.max().min(HIGHEST_US) + 1) * 1000;
     let mut ns =
         Histogram::new_with_bounds(1, high.max(2), sigfig).expect("bounds and digits are valid");

@@ -9,6 +9,25 @@ fn peer() -> SocketAddr {
     "127.0.0.1:5000".parse().unwrap()
 }
 
+/// What `feed` needs, for connection 1 at `peer()`.
+fn serving<'a>(
+    framing: Framing,
+    max_frame: usize,
+    service: &'a mut dyn Service,
+    outbox: &'a mut Outbox,
+    budget: Budget,
+) -> Serving<'a> {
+    Serving {
+        framing,
+        max_frame,
+        service,
+        conn: ConnId(1),
+        peer: peer(),
+        outbox,
+        budget,
+    }
+}
+
 fn unlimited() -> Budget {
     Budget {
         left: usize::MAX,
@@ -31,20 +50,11 @@ fn run(
     let mut feed = |data: &[u8], eof: bool, got: &mut Vec<u8>| -> Stop {
         let mut data = data;
         loop {
-            let mut b = Budget {
+            let b = Budget {
                 left: budget_per_turn,
                 fanout_cost: 1,
             };
-            let fed = inb.feed(
-                data,
-                eof,
-                framing,
-                max,
-                svc,
-                (ConnId(1), peer()),
-                &mut out,
-                &mut b,
-            );
+            let fed = inb.feed(data, eof, &mut serving(framing, max, svc, &mut out, b));
             for (_, m) in out.messages() {
                 framing.encode(m, got);
             }
@@ -68,19 +78,14 @@ fn run(
 
 /// `count` over `line` framing with a limit of 100 and `budget` units.
 fn feed_count(inb: &mut InBuf, out: &mut Outbox, data: &[u8], budget: usize) -> Fed {
-    let mut b = Budget {
+    let b = Budget {
         left: budget,
         fanout_cost: 1,
     };
     inb.feed(
         data,
         false,
-        Framing::Line,
-        100,
-        &mut Count,
-        (ConnId(1), peer()),
-        out,
-        &mut b,
+        &mut serving(Framing::Line, 100, &mut Count, out, b),
     )
 }
 
@@ -114,7 +119,7 @@ fn a_room_message_costs_one_per_recipient() {
     let mut inb = InBuf::default();
     let mut out = Outbox::default();
     let mut chat = Chat::new(Duration::from_secs(1), 1);
-    let mut b = Budget {
+    let b = Budget {
         left: 1000,
         fanout_cost: 200,
     };
@@ -122,12 +127,7 @@ fn a_room_message_costs_one_per_recipient() {
     let fed = inb.feed(
         &lines,
         false,
-        Framing::Line,
-        100,
-        &mut chat,
-        (ConnId(1), peer()),
-        &mut out,
-        &mut b,
+        &mut serving(Framing::Line, 100, &mut chat, &mut out, b),
     );
     // One unit per recipient: 200 a line, so five lines spend it all.
     assert_eq!((fed.frames, fed.stop), (5, Stop::Budget));
@@ -151,12 +151,7 @@ fn held_partial_frame_never_costs_twice_the_limit() {
             inb.feed(
                 part,
                 false,
-                framing,
-                max,
-                &mut Count,
-                (ConnId(1), peer()),
-                &mut out,
-                &mut unlimited(),
+                &mut serving(framing, max, &mut Count, &mut out, unlimited()),
             );
         }
         assert_eq!(inb.len(), 65_535, "{framing}");
@@ -178,12 +173,7 @@ fn trickled_bytes_grow_the_buffer_geometrically_up_to_the_limit() {
         inb.feed(
             b"a",
             false,
-            Framing::Line,
-            10_000,
-            &mut Count,
-            (ConnId(1), peer()),
-            &mut out,
-            &mut unlimited(),
+            &mut serving(Framing::Line, 10_000, &mut Count, &mut out, unlimited()),
         );
         if inb.capacity() != cap {
             grew += 1;
@@ -204,12 +194,7 @@ fn capacities(framing: Framing, frame: &[u8], piece: usize) -> Vec<usize> {
         inb.feed(
             part,
             false,
-            framing,
-            65_536,
-            &mut Count,
-            (ConnId(1), peer()),
-            &mut out,
-            &mut unlimited(),
+            &mut serving(framing, 65_536, &mut Count, &mut out, unlimited()),
         );
         if caps.last() != Some(&inb.capacity()) {
             caps.push(inb.capacity());
@@ -263,12 +248,7 @@ fn bytes_after_a_held_frame_are_not_copied_into_its_buffer() {
         inb.feed(
             part,
             false,
-            Framing::Len32,
-            65_536,
-            &mut Count,
-            (ConnId(1), peer()),
-            &mut out,
-            &mut unlimited(),
+            &mut serving(Framing::Len32, 65_536, &mut Count, &mut out, unlimited()),
         );
     }
     assert_eq!(out.len(), 1);
@@ -285,12 +265,7 @@ fn memory_goes_back_when_a_big_frame_completes() {
         inb.feed(
             part,
             false,
-            Framing::Line,
-            65_536,
-            &mut Count,
-            (ConnId(1), peer()),
-            &mut out,
-            &mut unlimited(),
+            &mut serving(Framing::Line, 65_536, &mut Count, &mut out, unlimited()),
         );
     }
     assert!(inb.is_empty());
@@ -360,7 +335,7 @@ proptest! {
         let mut inb = InBuf::default();
         let mut out = Outbox::default();
         for p in &parts {
-            let fed = inb.feed(p, false, framing, max, &mut Count, (ConnId(1), peer()), &mut out, &mut unlimited());
+            let fed = inb.feed(p, false, &mut serving(framing, max, &mut Count, &mut out, unlimited()));
             out.clear();
             if fed.stop == Stop::TooLong { break; }
             prop_assert!(inb.len() <= max + FRAME_SLACK, "held {}", inb.len());

@@ -195,7 +195,7 @@ fn until(buf: &[u8], end: &[u8], max: usize, scanned: usize) -> Decode {
 
 /// The outcome of one reply, as the summary counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// What was expected.
     Ok,
     /// The server's own error (RESP error, HTTP status ≥ 400), no
@@ -208,7 +208,7 @@ pub enum Outcome {
 /// Judge a reply: with `expect`, it must begin with it (whatever the
 /// server's status: `--expect 'HTTP/1.1 404'` makes a 404 right);
 /// without, a server error is an error.
-pub fn judge(reply: &[u8], error: bool, expect: Option<&[u8]>) -> Outcome {
+pub(crate) fn judge(reply: &[u8], error: bool, expect: Option<&[u8]>) -> Outcome {
     match expect {
         Some(p) if reply.starts_with(p) => Outcome::Ok,
         Some(_) => Outcome::Mismatch,

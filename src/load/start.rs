@@ -34,7 +34,7 @@ pub fn until(at: u64, now: f64) -> Result<Duration, String> {
 
 /// Sleep until second `at` begins by the wall clock, or until `stopped`
 /// says so (then `false`).
-pub fn wait_until(at: u64, stopped: impl Fn() -> bool) -> bool {
+pub(crate) fn wait_until(at: u64, stopped: impl Fn() -> bool) -> bool {
     loop {
         if stopped() {
             return false;

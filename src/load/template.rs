@@ -21,7 +21,7 @@ use std::fmt;
 
 /// The most bytes one placeholder may produce (`{pad:N}`, `{rand:N}`): a
 /// template is a request, not a way to allocate without bound.
-pub const MAX_PLACEHOLDER: u64 = 64 << 20;
+pub(crate) const MAX_PLACEHOLDER: u64 = 64 << 20;
 
 /// Why a template (or an escaped string) could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,7 +298,7 @@ impl Rng {
 
 /// A seed from the clock, for a run without `--seed` (printed in the
 /// summary so the run can be replayed).
-pub fn seed_from_time() -> u64 {
+pub(crate) fn seed_from_time() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -66,7 +66,7 @@ pub(crate) struct Shard {
 
 impl Shard {
     /// Whether this shard, on its own, would have made `load` exit 1.
-    pub fn failed_run(&self) -> bool {
+    pub(super) fn failed_run(&self) -> bool {
         if self.idle {
             self.held < self.connections + self.failed
         } else {
@@ -75,7 +75,7 @@ impl Shard {
     }
 
     /// `S/N`.
-    pub fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         format!("{}/{}", self.index, self.of)
     }
 }

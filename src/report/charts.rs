@@ -50,10 +50,10 @@ pub struct Chart {
 
 /// The highest percentile axis point drawn: 99.9999 % (1 in a million).
 /// A histogram's last step (p = 1, the max) has no place on this axis.
-pub const MAX_PERCENTILE_X: f64 = 6.0;
+pub(crate) const MAX_PERCENTILE_X: f64 = 6.0;
 
 /// Height of the plotting area that legend headroom is reckoned against (px).
-pub const PLOT_HEIGHT_PX: f64 = 300.0;
+pub(crate) const PLOT_HEIGHT_PX: f64 = 300.0;
 
 impl Chart {
     /// The x axis range: it contains every point.
@@ -82,7 +82,7 @@ impl Chart {
 }
 
 /// A percentile as the axis shows it: x = 0 → "0%", 3 → "99.9%".
-pub fn percentile_label(x: f64) -> String {
+pub(crate) fn percentile_label(x: f64) -> String {
     let p = 100.0 * (1.0 - 10f64.powf(-x));
     let digits = if x <= 2.0 {
         0

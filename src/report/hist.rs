@@ -11,13 +11,13 @@ use crate::hdr;
 /// A histogram of ns as the `histogram` key: each bucket's count moved to
 /// its value in µs (rounded to the nearest), then encoded ([`hdr`], the
 /// same form `--shard` and `merge` use).
-pub fn encode_ns_as_us(ns: &Histogram<u64>) -> Result<String, String> {
+pub(crate) fn encode_ns_as_us(ns: &Histogram<u64>) -> Result<String, String> {
     Ok(hdr::encode(&hdr::to_us(ns)))
 }
 
 /// The `histogram` key back to a histogram (V2, deflated or not, of any
 /// bounds: a report draws what it is given, it adds nothing up).
-pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
+pub(crate) fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
     let text: String = b64.split_ascii_whitespace().collect();
     let bytes = hdr::base64_decode(&text).ok_or("histogram: not base64")?;
     Deserializer::new()

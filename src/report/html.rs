@@ -10,7 +10,7 @@ use super::model::Run;
 use super::render::Rendered;
 
 /// `&`, `<`, `>`, `"` and `'` as entities: labels and settings are the user's text.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

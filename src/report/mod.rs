@@ -36,7 +36,7 @@ pub fn html(runs: &[Run]) -> Result<String, String> {
 
 /// What a file is called when no `--label` is given: its stem
 /// (`runs/sockloop.json` → `sockloop`).
-pub fn default_label(path: &Path) -> String {
+pub(crate) fn default_label(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
@@ -45,7 +45,7 @@ pub fn default_label(path: &Path) -> String {
 /// Reads each file (one JSON object: `load --json` or `merge --json`
 /// output) into a run labelled by `labels[i]`, or its stem when `labels`
 /// is empty. Errors name the file.
-pub fn read_runs(files: &[PathBuf], labels: &[String]) -> Result<Vec<Run>, String> {
+pub(crate) fn read_runs(files: &[PathBuf], labels: &[String]) -> Result<Vec<Run>, String> {
     files
         .iter()
         .enumerate()

@@ -5,9 +5,9 @@
 //! of blame began and ended, this keeps the sum over the last 10 s.
 //!
 //! ```text
-//!   room paused, the member above the mark, every other member that got
+//!   room paused, the member above --write-buffer, every other member that got
 //!   the same messages has written them all ──▶ blame runs for it
-//!   anything changes (it drains below the mark, new messages, it leaves)
+//!   anything changes (it drains below --write-buffer, new messages, it leaves)
 //!   ──▶ the interval ends: its milliseconds go into the member's Window
 //!   Window::total(now) + the running interval > --slow-timeout ──▶ cut
 //! ```
@@ -31,7 +31,7 @@ pub(super) struct Window {
 
 impl Window {
     /// Charge the interval `from..to` (ms on the server's clock).
-    pub fn add(&mut self, from: u64, to: u64) {
+    pub(super) fn add(&mut self, from: u64, to: u64) {
         let mut t = from;
         while t < to {
             let sec = t / 1000;
@@ -59,7 +59,7 @@ impl Window {
 
     /// Blame in the window that ends at `now` (ms), running interval not
     /// included.
-    pub fn total(&self, now: u64) -> u64 {
+    pub(super) fn total(&self, now: u64) -> u64 {
         let now_sec = now / 1000;
         (0..WINDOW_SECS)
             .filter_map(|back| {
@@ -71,7 +71,7 @@ impl Window {
     }
 
     /// Whether nothing in it counts any more at `now`.
-    pub fn is_spent(&self, now: u64) -> bool {
+    pub(super) fn is_spent(&self, now: u64) -> bool {
         self.total(now) == 0
     }
 }

@@ -216,7 +216,7 @@ impl Builder {
             turn: Default::default(),
             epoch: now,
             now,
-            now_ms: 1,
+            now_ms: 0,
             next_id: 1,
             open_total: self.open_total,
             accept_paused_until: None,

@@ -75,9 +75,11 @@ impl<W: World> Server<W> {
         // would schedule an entry already due, again and again, forever
         // (the simulation found that loop).
         let ft = ft.filter(|_| conn.state() == State::Open);
-        let due = conn.due_at(ft, st);
-        if due != 0 && (conn.timer_at() == 0 || due < conn.timer_at()) {
-            conn.set_timer_at(due);
+        let Some(due) = conn.due_at(ft, st) else {
+            return;
+        };
+        if conn.timer_at().map_or(true, |t| due < t) {
+            conn.set_timer_at(Some(due));
             self.timers.push(Entry {
                 at: due,
                 key: key as u32,
@@ -95,13 +97,13 @@ impl<W: World> Server<W> {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.id() as u32 != e.id || conn.timer_at() != e.at {
+            if conn.id() as u32 != e.id || conn.timer_at() != Some(e.at) {
                 continue; // stale: closed since, or superseded
             }
-            conn.set_timer_at(0);
+            conn.set_timer_at(None);
             self.counters.health.timers_fired.add(1);
             let li = conn.listener();
-            let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
+            let idle_or_linger = conn.deadline().is_some_and(|d| d <= now);
             if conn.state() == State::Lingering && idle_or_linger {
                 self.close(key, &"closed by us; the peer did not close in time");
                 continue;
@@ -116,14 +118,14 @@ impl<W: World> Server<W> {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            let idle_or_linger = conn.deadline() != 0 && conn.deadline() <= now;
+            let idle_or_linger = conn.deadline().is_some_and(|d| d <= now);
             if conn.slow_expired(st, now) {
                 self.counters[li].slow_cut.add(1);
-                let hw = self.opts.write_buffer;
+                let write_buffer = self.opts.write_buffer;
                 self.close(
                     key,
                     &format_args!(
-                        "chat member above --write-buffer ({hw} bytes) for --slow-timeout"
+                        "chat member above --write-buffer ({write_buffer} bytes) for --slow-timeout"
                     ),
                 );
             } else if conn.blame_expired(now) {
@@ -149,7 +151,7 @@ impl<W: World> Server<W> {
         self.timers.compact_if_stale(conns.len(), |e| {
             conns
                 .get(e.key as usize)
-                .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == e.at)
+                .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == Some(e.at))
         });
     }
 

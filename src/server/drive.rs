@@ -19,30 +19,28 @@ use log::{debug, trace};
 
 use crate::conn::{BufPool, Conn, Event, Next, State, Stream, Why};
 use crate::framing::{Framing, LINE_TOO_LONG};
-use crate::inbuf::{Budget, Stop};
-use crate::service::{ConnId, Outbox, Service, To};
+use crate::inbuf::{Serving, Stop};
+use crate::service::To;
 use crate::stats::ListenerCounters;
 
-/// What a connection's turn needs from the server: the service and its
-/// framing, the limits, the shared buffers, and this turn's budgets.
+/// What a connection's turn needs from the server: what serves its input
+/// (framing, service, outbox, the work budget), `--write-buffer`, the
+/// shared buffers, and this turn's read budget.
 pub(crate) struct Cx<'a> {
     /// The connection's slab key (for the log).
     pub key: usize,
-    pub service: &'a mut dyn Service,
-    pub framing: Framing,
-    pub max_frame: usize,
+    /// Its input's framing, service, outbox and work budget.
+    pub serving: Serving<'a>,
     pub write_buffer: usize,
-    pub outbox: &'a mut Outbox,
     pub pool: &'a mut BufPool,
     /// Its listener's counters.
     pub counters: &'a ListenerCounters,
     /// The loop's clock, ms.
     pub now_ms: u64,
-    /// Work this turn may still do (replies, room deliveries).
-    pub budget: Budget,
     /// Reads this turn may still make.
     pub reads_left: usize,
-    /// Its room is paused (a member is above the mark): take no input.
+    /// Its room is paused (a member is above `--write-buffer`): take no
+    /// input.
     pub input_paused: bool,
     /// Out: bytes moved either way (the idle deadline moves).
     pub traffic: bool,
@@ -70,7 +68,7 @@ pub(crate) enum Driven {
 
 /// Move the connection along until it must wait. See the module docs.
 pub(crate) fn drive<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, scratch: &mut [u8]) -> Driven {
-    let hw = cx.write_buffer;
+    let write_buffer = cx.write_buffer;
     loop {
         if let Err(e) = write_pending(c, cx) {
             return Driven::Done(Why::Io("write", e));
@@ -78,11 +76,11 @@ pub(crate) fn drive<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, scratch: &mut [u8])
         let state = c.state();
         // Whole frames left over from an earlier turn come before any new
         // read: the budget that stopped them is fresh now.
-        if c.has_ready_input() && c.may_take_input(hw) {
+        if c.has_ready_input() && c.may_take_input(write_buffer) {
             if cx.input_paused && state == State::Open {
                 return Driven::Paused;
             }
-            if cx.budget.left == 0 {
+            if cx.serving.budget.left == 0 {
                 return Driven::Yielded;
             }
             let at_eof = state == State::PeerClosed;
@@ -92,11 +90,11 @@ pub(crate) fn drive<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, scratch: &mut [u8])
             continue;
         }
         match state {
-            State::Open if c.wants_read(hw) => {
+            State::Open if c.wants_read(write_buffer) => {
                 if cx.input_paused {
                     return Driven::Paused;
                 }
-                if cx.reads_left == 0 || cx.budget.left == 0 {
+                if cx.reads_left == 0 || cx.serving.budget.left == 0 {
                     trace!("conn {}: turn's budget used; more next turn", cx.key);
                     return Driven::Yielded;
                 }
@@ -108,7 +106,7 @@ pub(crate) fn drive<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, scratch: &mut [u8])
                 }
             }
             // Waiting for READABLE (nothing more to read now) or WRITABLE
-            // (above the mark, or replies pending).
+            // (above --write-buffer, or replies pending).
             State::Open => return Driven::Blocked,
             State::Closing | State::Lingering if c.wants_discard() => {
                 if cx.reads_left == 0 {
@@ -217,27 +215,17 @@ fn discard_once<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, scratch: &mut [u8]) -> 
 /// queue the replies to the sender, keep what is left. Returns whether the
 /// service also wrote to the room (those messages stay in the outbox).
 fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -> bool {
-    let peer = c.peer();
-    let conn = ConnId(c.id());
+    let peer = cx.serving.peer;
     let bufs = c.bufs_mut(cx.pool);
     let was_empty = bufs.input.is_empty();
-    let fed = bufs.input.feed(
-        data,
-        at_eof,
-        cx.framing,
-        cx.max_frame,
-        cx.service,
-        (conn, peer),
-        cx.outbox,
-        &mut cx.budget,
-    );
+    let fed = bufs.input.feed(data, at_eof, &mut cx.serving);
     // The frame now held (if any) began with these bytes when nothing was
     // held before or a frame just completed: its clock starts now. Whole
     // frames a budget left for later are not late: no clock for them.
     if bufs.input.is_empty() || fed.stop == Stop::Budget {
-        bufs.frame_since = 0;
+        bufs.frame_since = None;
     } else if was_empty || fed.frames > 0 {
-        bufs.frame_since = cx.now_ms;
+        bufs.frame_since = Some(cx.now_ms);
     }
     cx.counters
         .peak_held_input
@@ -249,14 +237,16 @@ fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -
             fed.discarded
         );
     }
-    for (to, payload) in cx.outbox.messages() {
+    let framing = cx.serving.framing;
+    let outbox = &mut *cx.serving.outbox;
+    for (to, payload) in outbox.messages() {
         match to {
-            To::Sender => queue_reply(c, cx.pool, cx.counters, |v| cx.framing.encode(payload, v)),
+            To::Sender => queue_reply(c, cx.pool, cx.counters, |v| framing.encode(payload, v)),
             To::Others => {} // the room's, routed by the server
             To::Addr(a) => debug!("tcp service addressed a datagram to {a}: ignored"),
         }
     }
-    if cx.outbox.closes() {
+    if outbox.closes() {
         // The service is done with this connection (an HTTP answer):
         // deliver what it is owed, then close.
         c.on(Event::WeClose);
@@ -264,18 +254,18 @@ fn consume<S: Stream>(c: &mut Conn<S>, cx: &mut Cx, data: &[u8], at_eof: bool) -
     if fed.stop == Stop::TooLong {
         debug!(
             "{peer}: frame over --max-frame ({} bytes); closing",
-            cx.max_frame
+            cx.serving.max_frame
         );
-        if cx.framing == Framing::Line {
+        if framing == Framing::Line {
             queue_reply(c, cx.pool, cx.counters, |v| {
                 v.extend_from_slice(LINE_TOO_LONG)
             });
         }
         c.on(Event::WeClose);
     }
-    let to_room = cx.outbox.to_room_count() > 0;
+    let to_room = outbox.to_room_count() > 0;
     if !to_room {
-        cx.outbox.clear();
+        outbox.clear();
     }
     c.release_bufs_if_empty(cx.pool);
     to_room

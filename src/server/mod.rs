@@ -70,6 +70,8 @@ use mio::{Interest, Poll, Registry, Token};
 use slab::Slab;
 
 pub use builder::Builder;
+#[doc(hidden)]
+pub use builder::Share;
 pub use nested::Nested;
 use run::Role;
 pub use workers::{Stopper, Workers};
@@ -85,9 +87,8 @@ use room::Delivery;
 use schedule::Queues;
 use timer::TimerHeap;
 use udp::UdpSide;
-use world::Sock;
 #[doc(hidden)]
-pub use world::{Os, Ready, World};
+pub use world::{Bound, Os, Ready, Sock, World};
 
 /// The size of the one read buffer all connections share. A read never
 /// asks for more, so it also bounds what one read adds to a connection's
@@ -167,7 +168,7 @@ pub struct Server<W: World = Os> {
     timers: TimerHeap,
     /// Who is driven next (schedule.rs).
     queues: Queues,
-    /// Recipients a fan-out just put above the mark (reused buffer).
+    /// Recipients a fan-out just put above `--write-buffer` (reused buffer).
     went_over: Vec<usize>,
     /// This loop's counters: `counters[li]` is listener `li`'s, `.health`
     /// the loop's.
@@ -179,7 +180,7 @@ pub struct Server<W: World = Os> {
     turn: health::Turn,
     epoch: Instant,
     now: Instant,
-    /// `now` in ms since `epoch`, plus one (so 0 can mean "no deadline").
+    /// `now` in ms since `epoch`.
     now_ms: u64,
     /// The next connection's id: never reused while the server runs.
     next_id: u64,
@@ -313,7 +314,7 @@ impl<W: World> Server<W> {
     }
 
     fn ms_at(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_millis() as u64 + 1
+        t.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     /// Handle one readiness event (see [`handle_event`](Server::handle_event)).

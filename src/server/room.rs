@@ -11,17 +11,17 @@
 //! member is above `--write-buffer`, the room takes no input from its
 //! senders — it moves at the pace of its slowest reader, as TCP would. A
 //! sender that has input while the room is paused is listed, and every
-//! listed sender is driven again as soon as no member is above the mark:
+//! listed sender is driven again as soon as no member is above `--write-buffer`:
 //! none is forgotten, although edge-triggered readiness will not report
-//! its bytes again. A member that stays above the mark for
+//! its bytes again. A member that stays above `--write-buffer` for
 //! `--slow-timeout` is disconnected (deadlines.rs), and the room goes on.
 //!
 //! One member must not hold a room of faster readers hostage, though, by
-//! dipping below the mark just often enough: the room keeps an account of
-//! the time it waits on members above the mark *while every other member
+//! dipping below `--write-buffer` just often enough: the room keeps an account of
+//! the time it waits on members above `--write-buffer` *while every other member
 //! that got the same messages has written them all* (blame.rs), and a
 //! member blamed for more than `--slow-timeout` within 10 s is cut. The
-//! counts this needs are kept as members change class (above the mark,
+//! counts this needs are kept as members change class (above `--write-buffer`,
 //! draining, done), so a turn pays O(1); the room's members are scanned
 //! only when blame may start — once a pause at most.
 
@@ -55,32 +55,32 @@ pub(super) struct Delivery {
     /// Senders whose input waits for the room to drain (schedule.rs
     /// lists and resumes them).
     pub(super) paused: Vec<u32>,
-    /// When the room paused (ms; 0: it is not paused).
-    paused_since: u64,
-    /// Members at or below the mark with room bytes still to write.
+    /// When the room paused (ms; `None`: it is not paused).
+    paused_since: Option<u64>,
+    /// Members at or below `--write-buffer` with room bytes still to write.
     draining: usize,
-    /// Members blamed now (above the mark while the others are done), and
-    /// since when (ms; 0: nobody is).
+    /// Members blamed now (above `--write-buffer` while the others are
+    /// done), and since when (ms; `None`: nobody is).
     blamed: Vec<u32>,
-    blame_since: u64,
+    blame_since: Option<u64>,
     /// Each member's blame over the last 10 s (members ever blamed only).
     accounts: HashMap<u32, Window>,
 }
 
 impl Delivery {
     /// Add connection `key`; its place in the member list.
-    pub fn join(&mut self, key: usize) -> usize {
+    pub(super) fn join(&mut self, key: usize) -> usize {
         self.members.push(key as u32);
         self.members.len() - 1
     }
 
     /// How many connections the listener has.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.members.len()
     }
 
-    /// Whether senders must wait: a member is above the mark.
-    pub fn is_paused(&self) -> bool {
+    /// Whether senders must wait: a member is above `--write-buffer`.
+    pub(super) fn is_paused(&self) -> bool {
         self.over > 0
     }
 }
@@ -112,7 +112,7 @@ impl<W: World> Server<W> {
             self.outbox.clear();
             return;
         }
-        let hw = self.opts.write_buffer;
+        let write_buffer = self.opts.write_buffer;
         let listener = &mut self.listeners[li];
         listener.delivery.chat = true;
         // Every message to the room from one turn goes to the same members
@@ -147,7 +147,7 @@ impl<W: World> Server<W> {
                 continue;
             }
             conn.set_got_latest(true);
-            if !conn.is_over_mark() && !conn.is_draining() {
+            if !conn.is_over_write_buffer() && !conn.is_draining() {
                 conn.set_draining(true);
                 newly_draining += 1;
             }
@@ -158,15 +158,15 @@ impl<W: World> Server<W> {
             }
             self.counters[li].pending_out.add(bytes.len() as u64);
             self.counters[li].peak_conn_pending.max(out.len() as u64);
-            if out.len() > hw && !conn.is_over_mark() {
+            if out.len() > write_buffer && !conn.is_over_write_buffer() {
                 self.went_over.push(m);
             }
             self.queues.mark_dirty(m, conn);
         }
-        // Above the mark pauses the room now, before those members had a
-        // chance to write (they may wait a pass: see settle()), so no
-        // sender adds to them meanwhile. Being above the mark for a moment
-        // costs nothing else: only --slow-timeout above it cuts a member.
+        // Above --write-buffer pauses the room now, before those members
+        // had a chance to write (they may wait a pass: see settle()), so no
+        // sender adds to them meanwhile. Being above it for a moment costs
+        // nothing else: only --slow-timeout above it cuts a member.
         listener.delivery.draining += newly_draining;
         let mut went_over = std::mem::take(&mut self.went_over);
         for &m in &went_over {
@@ -181,11 +181,11 @@ impl<W: World> Server<W> {
         }
     }
 
-    /// Count connection `key` in or out of its room's members above the
-    /// mark, after its turn. Only rooms are paced: an echo connection's
+    /// Count connection `key` in or out of its room's members above
+    /// `--write-buffer`, after its turn. Only rooms are paced: an echo connection's
     /// backlog is its own business (its own reads pause, nothing else).
     pub(super) fn update_level(&mut self, key: usize) {
-        let hw = self.opts.write_buffer;
+        let write_buffer = self.opts.write_buffer;
         let now = self.now_ms;
         let Some(c) = self.conns.get_mut(key) else {
             return;
@@ -196,7 +196,7 @@ impl<W: World> Server<W> {
             return;
         }
         let open = c.state() == State::Open;
-        let over = open && c.over(hw);
+        let over = open && c.over(write_buffer);
         let draining = open && !over && c.pending_out() > 0;
         let drained = c.is_draining() && !draining;
         if draining != c.is_draining() {
@@ -207,18 +207,18 @@ impl<W: World> Server<W> {
                 room.draining = room.draining.saturating_sub(1);
             }
         }
-        if over == c.is_over_mark() {
+        if over == c.is_over_write_buffer() {
             if drained && room.over > 0 && room.draining == 0 {
                 // The last of the others is done: blame may start.
                 self.reblame(li);
             }
             return;
         }
-        c.set_over_mark(over, now);
+        c.set_over_write_buffer(over, now);
         if over {
             room.over += 1;
             if room.over == 1 {
-                room.paused_since = now;
+                room.paused_since = Some(now);
                 self.counters[li].room_pauses.add(1);
                 trace!(
                     "room {}: conn {key} above --write-buffer; room paused",
@@ -236,22 +236,21 @@ impl<W: World> Server<W> {
         self.reblame(li);
     }
 
-    /// The room's blame after a change of who is above the mark or still
-    /// writing: end the running interval (charging each member blamed in
-    /// it), then start one if the room now waits on its members above the
-    /// mark alone — no other member is still writing, and at least one
+    /// The room's blame after a change of who is above `--write-buffer` or
+    /// still writing: end the running interval (charging each member blamed
+    /// in it), then start one if the room now waits on its members above
+    /// `--write-buffer` alone — no other member is still writing, and at least one
     /// that got the same messages is done with them (so the only reader
     /// of a flood, whose sender received nothing, is never blamed).
     pub(super) fn reblame(&mut self, li: usize) {
         let now = self.now_ms;
         let slow = crate::options::millis(self.opts.slow_timeout);
         let room = &mut self.listeners[li].delivery;
-        if room.blame_since != 0 {
-            let since = std::mem::replace(&mut room.blame_since, 0);
+        if let Some(since) = room.blame_since.take() {
             for k in room.blamed.drain(..) {
                 room.accounts.entry(k).or_default().add(since, now);
                 if let Some(c) = self.conns.get_mut(k as usize) {
-                    c.set_blame_due(0);
+                    c.set_blame_due(None);
                 }
             }
         }
@@ -266,7 +265,7 @@ impl<W: World> Server<W> {
             if c.state() != State::Open {
                 continue;
             }
-            if c.is_over_mark() {
+            if c.is_over_write_buffer() {
                 room.blamed.push(m);
             } else if c.got_latest() && c.pending_out() == 0 {
                 done = true;
@@ -276,14 +275,14 @@ impl<W: World> Server<W> {
             room.blamed.clear();
             return;
         }
-        room.blame_since = now;
+        room.blame_since = Some(now);
         let blamed = std::mem::take(&mut room.blamed);
         for &k in &blamed {
             let total = room.accounts.get(&k).map_or(0, |w| w.total(now));
             if let Some(c) = self.conns.get_mut(k as usize) {
                 // Cut once the account is *over* --slow-timeout (already
                 // over: due now, not a millisecond later each time).
-                c.set_blame_due(due_at(now, slow, total));
+                c.set_blame_due(Some(due_at(now, slow, total)));
             }
         }
         for &k in &blamed {
@@ -304,24 +303,30 @@ impl<W: World> Server<W> {
         };
         let room = &self.listeners[c.listener()].delivery;
         let mut total = room.accounts.get(&(key as u32)).map_or(0, |w| w.total(now));
-        if room.blame_since != 0 && room.blamed.contains(&(key as u32)) {
-            total += running(room.blame_since, now);
+        if let Some(since) = room
+            .blame_since
+            .filter(|_| room.blamed.contains(&(key as u32)))
+        {
+            total += running(since, now);
         } else {
-            c.set_blame_due(0);
+            c.set_blame_due(None);
             return false;
         }
         if total > slow {
             return true;
         }
-        c.set_blame_due(due_at(now, slow, total));
+        c.set_blame_due(Some(due_at(now, slow, total)));
         false
     }
 
-    /// No member is above the mark: every sender that waited goes on.
+    /// No member is above `--write-buffer`: every sender that waited goes on.
     fn resume_room(&mut self, li: usize) {
         let room = &mut self.listeners[li].delivery;
-        let waited = self.now_ms.saturating_sub(room.paused_since);
-        room.paused_since = 0;
+        let now = self.now_ms;
+        let waited = room
+            .paused_since
+            .take()
+            .map_or(0, |t| now.saturating_sub(t));
         self.counters[li].room_paused_ms.add(waited);
         let resumed = self.resume_senders(li);
         trace!(
@@ -343,11 +348,11 @@ impl<W: World> Server<W> {
                 c.set_member_idx(idx);
             }
         }
-        if conn.is_over_mark() {
+        if conn.is_over_write_buffer() {
             room.over -= 1;
             if room.over == 0 {
                 debug!(
-                    "room {}: the member above the mark left",
+                    "room {}: the member above --write-buffer left",
                     self.listeners[li].endpoint
                 );
                 self.resume_room(li);

@@ -10,7 +10,7 @@ use super::drive::{self, Cx, Driven};
 use super::world::{self, Ready, Sock};
 use super::{Server, World, READS_PER_TURN, WORK_PER_TURN};
 use crate::conn::Event as ConnEvent;
-use crate::inbuf::Budget;
+use crate::inbuf::{Budget, Serving};
 use crate::service::ConnId;
 
 impl<W: World> Server<W> {
@@ -45,24 +45,28 @@ impl<W: World> Server<W> {
         let fanout_cost = listener.delivery.len().saturating_sub(1).max(1);
         let mut cx = Cx {
             key,
-            service: &mut *listener.service,
-            framing: listener.framing,
-            max_frame: self.opts.max_frame,
+            serving: Serving {
+                framing: listener.framing,
+                max_frame: self.opts.max_frame,
+                service: &mut *listener.service,
+                conn: ConnId(conn.id()),
+                peer: conn.peer(),
+                outbox: &mut self.outbox,
+                budget: Budget {
+                    left: WORK_PER_TURN,
+                    fanout_cost,
+                },
+            },
             write_buffer: self.opts.write_buffer,
-            outbox: &mut self.outbox,
             pool: &mut self.pool,
             counters: &self.counters[li],
             now_ms: self.now_ms,
-            budget: Budget {
-                left: WORK_PER_TURN,
-                fanout_cost,
-            },
             reads_left: READS_PER_TURN,
             input_paused: listener.delivery.is_paused(),
             traffic: false,
         };
         let driven = drive::drive(conn, &mut cx, &mut self.scratch);
-        let (traffic, work) = (cx.traffic, WORK_PER_TURN - cx.budget.left);
+        let (traffic, work) = (cx.traffic, WORK_PER_TURN - cx.serving.budget.left);
         self.counters[li].peak_turn_work.max(work as u64);
         if traffic {
             self.touch(key);
@@ -102,12 +106,12 @@ impl<W: World> Server<W> {
 
     /// Re-register if the interest the connection needs changed.
     fn update_interest(&mut self, key: usize) {
-        let hw = self.opts.write_buffer;
+        let write_buffer = self.opts.write_buffer;
         let token = self.conn_token(key);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(want) = conn.wanted_interest(hw) else {
+        let Some(want) = conn.wanted_interest(write_buffer) else {
             return;
         };
         let have = conn.interest();

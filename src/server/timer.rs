@@ -37,17 +37,17 @@ pub(super) struct TimerHeap {
 
 impl TimerHeap {
     /// Schedule a check.
-    pub fn push(&mut self, entry: Entry) {
+    pub(super) fn push(&mut self, entry: Entry) {
         self.heap.push(Reverse(entry));
     }
 
     /// When the earliest check is due.
-    pub fn next_at(&self) -> Option<u64> {
+    pub(super) fn next_at(&self) -> Option<u64> {
         self.heap.peek().map(|Reverse(e)| e.at)
     }
 
     /// The earliest check, if it is due at `now`.
-    pub fn pop_due(&mut self, now: u64) -> Option<Entry> {
+    pub(super) fn pop_due(&mut self, now: u64) -> Option<Entry> {
         match self.heap.peek() {
             Some(Reverse(e)) if e.at <= now => self.heap.pop().map(|Reverse(e)| e),
             _ => None,
@@ -56,12 +56,12 @@ impl TimerHeap {
 
     /// Entries, live and stale.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.heap.len()
     }
 
     /// Drop stale entries if they outnumber `live` ones by enough to matter.
-    pub fn compact_if_stale(&mut self, live: usize, is_live: impl Fn(&Entry) -> bool) {
+    pub(super) fn compact_if_stale(&mut self, live: usize, is_live: impl Fn(&Entry) -> bool) {
         if self.heap.len() > 2 * live + 1024 {
             self.heap.retain(|Reverse(e)| is_live(e));
         }

@@ -39,7 +39,7 @@ use crate::stats::ListenerCounters;
 use crate::sys::mmsg::{self, RecvBatch, SendBatch};
 
 mod guard;
-pub use guard::blocked_peer;
+pub(crate) use guard::blocked_peer;
 use guard::max_payload;
 
 /// At most this many datagrams per UDP socket per loop turn, so a flood on
@@ -52,7 +52,7 @@ const UDP_BATCH: usize = 256;
 /// (an `upper` reply can be three times its request: `ΐ` → `Ϊ́`). No
 /// service's reply can be mistaken for it: `upper` leaves no lowercase
 /// ASCII, `count` sends digits, `echo` sends back what fitted.
-pub const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
+pub(crate) const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
 
 /// A UDP listener's socket and its unsent datagrams.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ impl Unsent {
 
 impl<U> UdpSide<U> {
     /// A socket registered for READABLE.
-    pub fn new(socket: U) -> Self {
+    pub(crate) fn new(socket: U) -> Self {
         UdpSide {
             socket,
             unsent: Unsent::default(),
@@ -95,7 +95,7 @@ impl<U> UdpSide<U> {
     }
 
     /// The socket, to register it.
-    pub fn socket_mut(&mut self) -> &mut U {
+    pub(crate) fn socket_mut(&mut self) -> &mut U {
         &mut self.socket
     }
 
@@ -206,11 +206,11 @@ impl<U> UdpSide<U> {
     }
 
     /// Whether datagrams wait to be sent.
-    pub fn has_queued(&self) -> bool {
+    pub(crate) fn has_queued(&self) -> bool {
         !self.unsent.is_empty()
     }
 
-    /// Whether the send queue is over the high-water mark (stop receiving).
+    /// Whether the send queue is over `--write-buffer` (stop receiving).
     fn paused(&self, write_buffer: usize) -> bool {
         self.unsent.bytes > write_buffer
     }
@@ -314,7 +314,7 @@ impl<W: World> Server<W> {
         li: usize,
         mut recv: impl FnMut(&mut W, &mut RecvBatch, &W::Udp) -> io::Result<usize>,
     ) {
-        let hw = self.opts.write_buffer;
+        let write_buffer = self.opts.write_buffer;
         let now = self.now;
         let stopping = self.stopping.is_some();
         let listener = &mut self.listeners[li];
@@ -326,7 +326,7 @@ impl<W: World> Server<W> {
         let mut budget = UDP_BATCH;
         let mut failed = false;
         listener.backlog = false;
-        while u.may_read && !u.paused(hw) && !stopping {
+        while u.may_read && !u.paused(write_buffer) && !stopping {
             if budget == 0 {
                 trace!(
                     "udp {}: {UDP_BATCH} datagrams this turn, more may wait (continued next turn)",
@@ -410,7 +410,7 @@ impl<W: World> Server<W> {
             // the socket's send queue, not ours, absorbs them.
             u.send_batch(&mut self.world, out, counters);
         }
-        let want = u.wanted_interest(hw);
+        let want = u.wanted_interest(write_buffer);
         let token = Token(self.token_base + li);
         let who = format_args!("udp {}", listener.endpoint);
         match world::update_interest(

@@ -75,7 +75,7 @@ pub struct Ready {
 pub trait World {
     /// A welcoming TCP socket.
     type Listener;
-    /// An accepted connection. (`Stream` is the crate's own: the trait is
+    /// An accepted connection. (`Stream` is the crate's own: `World` is
     /// public only so that `Server` can name it in its default.)
     #[allow(private_bounds)]
     type Stream: Stream;

@@ -75,11 +75,11 @@ pub(crate) struct UdpRoom {
 }
 
 /// What a datagram of exactly this text does: leave the room.
-pub const LEAVE: &[u8] = b"/leave";
+pub(crate) const LEAVE: &[u8] = b"/leave";
 
 impl UdpRoom {
     /// An empty room.
-    pub fn new(ttl: Duration, max_members: usize) -> Self {
+    pub(super) fn new(ttl: Duration, max_members: usize) -> Self {
         UdpRoom {
             ttl,
             max_members,
@@ -89,12 +89,12 @@ impl UdpRoom {
 
     #[cfg(test)] // only the tests ask
     /// The members, in the order they joined.
-    pub fn members(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+    pub(super) fn members(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.members.iter().map(|&(a, _)| a)
     }
 
     /// A datagram from `peer`: join or refresh, relay to the others, or leave.
-    pub fn on_datagram(
+    pub(super) fn on_datagram(
         &mut self,
         peer: SocketAddr,
         datagram: &[u8],

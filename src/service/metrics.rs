@@ -30,7 +30,7 @@ use crate::stats::{Counters, CONTENT_TYPE};
 pub const NAME: &str = "metrics";
 
 /// The longest request head accepted; longer is answered 431.
-pub const MAX_HEAD: usize = 8 * 1024;
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
 
 /// Headers accepted in one request (more: 431, as for a head too long).
 const MAX_HEADERS: usize = 64;

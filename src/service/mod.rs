@@ -30,7 +30,8 @@ use std::time::Instant;
 use crate::framing::Framing;
 use crate::options::Options;
 
-pub use chat::{Chat, LEAVE};
+pub use chat::Chat;
+pub(crate) use chat::LEAVE;
 pub use count::Count;
 pub use echo::Echo;
 pub use metrics::Metrics;
@@ -311,7 +312,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// The service called `name`, for one listener, or `None` if there is no
 /// such service.
-pub fn by_name(name: &str, opts: &Options) -> Option<Box<dyn Service>> {
+pub(crate) fn by_name(name: &str, opts: &Options) -> Option<Box<dyn Service>> {
     SERVICES
         .iter()
         .find(|s| s.name == name)

@@ -133,7 +133,7 @@ impl Metric for Gauge {
     }
 }
 
-/// A high-water mark: the highest value ever seen. Several together are
+/// A peak: the highest value ever seen. Several together are
 /// their highest, not their sum.
 #[derive(Debug, Default)]
 pub(crate) struct Peak(Cell);

@@ -95,7 +95,7 @@ macro_rules! counters {
 
         impl ListenerStats {
             /// Two listeners' (or workers') counters as one: counts summed,
-            /// high-water marks the highest.
+            /// peaks the highest.
             pub fn merge(self, o: ListenerStats) -> ListenerStats {
                 ListenerStats { $( $lf: <$lk as Metric>::merge(self.$lf, o.$lf), )+ }
             }
@@ -141,7 +141,7 @@ macro_rules! counters {
             }
 
             /// Several servers' counters as one (`--workers`): counts and
-            /// bytes summed, high-water marks (`peak_*`) the highest.
+            /// bytes summed, peaks (`peak_*`) the highest.
             pub fn sum(all: impl IntoIterator<Item = Stats>) -> Stats {
                 all.into_iter().fold(Stats::default(), |a, b| Stats {
                     $( $lf: <$lk as Metric>::merge(a.$lf, b.$lf), )+

@@ -104,7 +104,7 @@ impl Counters {
     }
 
     /// Everything together: every listener of every worker, and the
-    /// loops' health (counts summed, high-water marks the highest).
+    /// loops' health (counts summed, peaks the highest).
     pub fn snapshot(&self) -> Stats {
         Stats::sum(self.per_worker())
     }

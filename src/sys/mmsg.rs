@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use mio::net::UdpSocket;
 
 /// Datagrams per call, received or sent.
-pub const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 
 /// Bytes per receive slot: the largest UDP payload (65,507 bytes over IPv4;
 /// 65,527 over IPv6 without jumbograms) arrives whole.
@@ -47,6 +47,8 @@ const SLOT: usize = 65_536;
 /// The slots take 2 MiB of address space, allocated zeroed, so the
 /// operating system maps a page only when a datagram is first written to
 /// it: with 64-byte datagrams the batch is resident in 32 pages.
+#[doc(hidden)]
+#[allow(unreachable_pub)] // named by the server's World seam (server/world.rs)
 pub struct RecvBatch {
     bufs: Box<[u8]>,
     got: Vec<Got>,
@@ -75,7 +77,7 @@ impl RecvBatch {
     /// The datagrams of the last call, in order, each with its sender
     /// (`None` if the kernel gave an address of a family we do not know);
     /// a GRO buffer is cut back into the datagrams it carries.
-    pub fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
         self.got.iter().enumerate().flat_map(move |(i, g)| {
             let bytes = &self.bufs[i * SLOT..i * SLOT + g.len];
             // An empty datagram is one datagram, not none.
@@ -89,7 +91,7 @@ impl RecvBatch {
     /// with GRO a run of them). `WouldBlock` if none waits. Fewer than
     /// [`BATCH`] means the socket was drained when the kernel looked
     /// (nothing more had arrived by the last slot).
-    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+    pub(crate) fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         self.got.clear();
         imp::recv(socket, &mut self.bufs, &mut self.got)?;
         Ok(self.got.len())
@@ -116,17 +118,19 @@ impl RecvBatch {
 /// Ask the kernel to deliver runs of datagrams from one sender as one
 /// buffer (UDP GRO). Returns whether it will; either way
 /// [`RecvBatch::datagrams`] yields single datagrams.
-pub fn enable_gro(socket: &UdpSocket) -> bool {
+pub(crate) fn enable_gro(socket: &UdpSocket) -> bool {
     imp::enable_gro(socket)
 }
 
 /// Whether [`SendBatch::push`] may build GSO runs here.
-pub const GSO: bool = cfg!(any(target_os = "linux", target_os = "android"));
+pub(crate) const GSO: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Datagrams waiting to go out in one call: each payload copied into one
 /// reused arena, so queueing one allocates nothing once the arena has
 /// grown to a batch's size.
 #[derive(Default)]
+#[doc(hidden)]
+#[allow(unreachable_pub)] // named by the server's World seam (server/world.rs)
 pub struct SendBatch {
     arena: Vec<u8>,
     items: Vec<Item>,
@@ -139,7 +143,7 @@ pub struct SendBatch {
 /// datagrams of `segment` bytes each (the last may be shorter) to one
 /// address.
 #[derive(Clone, Copy, Debug)]
-pub struct Item {
+pub(crate) struct Item {
     /// Its destination.
     pub to: SocketAddr,
     start: usize,
@@ -153,7 +157,7 @@ pub struct Item {
 
 impl Item {
     /// Whether this message carries several datagrams (GSO).
-    pub fn is_run(&self) -> bool {
+    pub(crate) fn is_run(&self) -> bool {
         self.len > self.segment
     }
 }
@@ -172,7 +176,7 @@ impl SendBatch {
     /// Add a datagram. Where there is GSO, one for the same address, of
     /// the same size as the run before it (or shorter, ending it), joins
     /// that run. The caller sends the batch when it is full.
-    pub fn push(&mut self, to: SocketAddr, payload: &[u8], relay: bool) {
+    pub(crate) fn push(&mut self, to: SocketAddr, payload: &[u8], relay: bool) {
         let start = self.arena.len();
         self.arena.extend_from_slice(payload);
         if let Some(last) = self.items.last_mut() {
@@ -217,35 +221,35 @@ impl SendBatch {
     }
 
     /// How many datagrams item `i` carries (more than one: a GSO run).
-    pub fn count(&self, i: usize) -> usize {
+    pub(crate) fn count(&self, i: usize) -> usize {
         let it = self.items[i];
         it.len.div_ceil(it.segment).max(1)
     }
 
     /// The datagrams of item `i` (one, or a run's).
-    pub fn datagrams_of(&self, i: usize) -> impl Iterator<Item = &[u8]> + '_ {
+    pub(crate) fn datagrams_of(&self, i: usize) -> impl Iterator<Item = &[u8]> + '_ {
         let it = self.items[i];
         self.arena[it.start..it.start + it.len].chunks(it.segment)
     }
 
     /// Messages in the batch (a GSO run is one).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether one call's worth is waiting.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.items.len() >= BATCH
     }
 
     /// Message `i`: where it goes and its bytes (a run's, end to end).
-    pub fn get(&self, i: usize) -> (Item, &[u8]) {
+    pub(crate) fn get(&self, i: usize) -> (Item, &[u8]) {
         let it = self.items[i];
         (it, &self.arena[it.start..it.start + it.len])
     }
 
     /// Empty the batch, keeping its memory.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.arena.clear();
         self.items.clear();
     }
@@ -258,7 +262,7 @@ impl SendBatch {
     /// it; `EINVAL`: a segment is bigger than the route's MTU allows), the
     /// run is cut back into single datagrams, GSO is off for this batch
     /// from then on, and the call is made again.
-    pub fn send(&mut self, socket: &UdpSocket, from: usize) -> io::Result<usize> {
+    pub(crate) fn send(&mut self, socket: &UdpSocket, from: usize) -> io::Result<usize> {
         let upto = self.items.len().min(from + BATCH);
         match imp::send(socket, &self.arena, &self.items[from..upto]) {
             Err(e)

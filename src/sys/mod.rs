@@ -38,7 +38,7 @@ pub fn raise_fd_limit() -> io::Result<u64> {
 /// Whether an `accept` error means the process or system ran out of file
 /// descriptors (`EMFILE`, `ENFILE`) — or the kernel of buffers for a new
 /// socket (`ENOBUFS`, `ENOMEM`): all of which pass once sockets close.
-pub fn is_out_of_fds(e: &io::Error) -> bool {
+pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -52,7 +52,7 @@ pub fn is_out_of_fds(e: &io::Error) -> bool {
 /// picks a port blind and the binds collide (`EADDRINUSE`) long before
 /// the range is used. Linux only; elsewhere this does nothing.
 #[cfg(target_os = "linux")]
-pub fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+pub(crate) fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: the descriptor is a live socket borrowed for the call, and
     // the option value is a c_int on our stack, passed with its size.
@@ -73,7 +73,7 @@ pub fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::Result<
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+pub(crate) fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
     Ok(())
 }
 

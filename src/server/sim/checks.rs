@@ -53,7 +53,7 @@ pub(super) fn per_turn(sim: &mut Sim) -> Result<(), String> {
                 c.pending_out()
             ));
         }
-        if c.is_over_mark() {
+        if c.is_over_write_buffer() {
             sim.over_since.entry(pipe).or_insert(now);
         } else {
             sim.over_since.remove(&pipe);

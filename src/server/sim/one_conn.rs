@@ -14,11 +14,11 @@ use std::io::{self, Read, Write};
 
 use crate::conn::{BufPool, Conn, Event, State, Stream};
 use crate::framing::Framing;
-use crate::inbuf::Budget;
+use crate::inbuf::{Budget, Serving};
 use crate::options::Options;
 use crate::oracle;
 use crate::server::drive::{drive, Cx, Driven};
-use crate::service::{self, Outbox, Service};
+use crate::service::{self, ConnId, Outbox, Service};
 use crate::stats::ListenerCounters;
 
 /// xorshift64*: small, seeded, good enough to pick fates.
@@ -189,18 +189,22 @@ fn simulate(
         }
         let mut cx = Cx {
             key: 0,
-            service: svc,
-            framing,
-            max_frame: MAX_FRAME,
-            write_buffer: HW,
-            outbox: &mut outbox,
+            serving: Serving {
+                framing,
+                max_frame: MAX_FRAME,
+                service: svc,
+                conn: ConnId(c.id()),
+                peer: c.peer(),
+                outbox: &mut outbox,
+                budget: Budget {
+                    left: 1 + rng.below(8) as usize,
+                    fanout_cost: 1,
+                },
+            },
+            write_buffer: WRITE_BUFFER,
             pool: &mut pool,
             counters: &counters,
             now_ms: 1 + turn as u64,
-            budget: Budget {
-                left: 1 + rng.below(8) as usize,
-                fanout_cost: 1,
-            },
             reads_left: 1 + rng.below(4) as usize,
             input_paused: false,
             traffic: false,
@@ -240,7 +244,7 @@ fn simulate(
 }
 
 const MAX_FRAME: usize = 48;
-const HW: usize = 40;
+const WRITE_BUFFER: usize = 40;
 
 /// Random client bytes that mostly make frames for `framing`.
 fn client_bytes(rng: &mut Rng, framing: Framing) -> Vec<u8> {
@@ -320,11 +324,11 @@ fn backpressure_bounds_what_is_held_for_the_peer() {
         let input = client_bytes(&mut rng, Framing::Raw);
         let mut svc = service::by_name("echo", &Options::default()).expect("echo");
         let run = simulate(seed, &mut *svc, Framing::Raw, input, None);
-        // Reading stops above the mark, so what is held never exceeds it by
+        // Reading stops above --write-buffer, so what is held never exceeds it by
         // more than one read's replies (echo: one read, at most 64 bytes here).
         assert!(
-            run.peak_pending <= HW + 64,
-            "seed {seed}: {} bytes pending with a mark of {HW}",
+            run.peak_pending <= WRITE_BUFFER + 64,
+            "seed {seed}: {} bytes pending with a --write-buffer of {WRITE_BUFFER}",
             run.peak_pending
         );
     }

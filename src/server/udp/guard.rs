@@ -22,7 +22,7 @@ const SMALL_SERVICE_PORTS: [u16; 5] = [7, 9, 13, 19, 37];
 /// reflection guard): port 0, a classic small service's port, or a
 /// broadcast, multicast or unspecified address. A datagram *from* such an
 /// address is dropped unanswered.
-pub fn blocked_peer(addr: SocketAddr) -> Option<&'static str> {
+pub(crate) fn blocked_peer(addr: SocketAddr) -> Option<&'static str> {
     if addr.port() == 0 {
         return Some("port 0");
     }

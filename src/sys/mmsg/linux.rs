@@ -16,7 +16,7 @@ type Cmsg = [u64; 4];
 
 /// Ask the kernel to hand over GRO runs whole (Linux 5.0 and later).
 /// `false` where it cannot: datagrams then come one a slot, as before.
-pub fn enable_gro(socket: &UdpSocket) -> bool {
+pub(super) fn enable_gro(socket: &UdpSocket) -> bool {
     let on: libc::c_int = 1;
     // SAFETY: a live socket borrowed for the call; the option value is
     // a c_int on our stack, passed with its size.
@@ -31,7 +31,7 @@ pub fn enable_gro(socket: &UdpSocket) -> bool {
     }
 }
 
-pub fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Result<()> {
+pub(super) fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Result<()> {
     // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs
     // for which all-zero bytes are a valid value (null pointers, zero
     // lengths).
@@ -97,7 +97,7 @@ fn gro_segment(h: &libc::msghdr) -> Option<usize> {
     None
 }
 
-pub fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
+pub(super) fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
     // SAFETY: as in recv: all-zero is a valid value of these C structs.
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { mem::zeroed() };

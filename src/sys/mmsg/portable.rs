@@ -8,11 +8,11 @@ use mio::net::UdpSocket;
 
 use super::{Got, Item, BATCH, SLOT};
 
-pub fn enable_gro(_socket: &UdpSocket) -> bool {
+pub(super) fn enable_gro(_socket: &UdpSocket) -> bool {
     false
 }
 
-pub fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Result<()> {
+pub(super) fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Result<()> {
     for slot in bufs.chunks_exact_mut(SLOT).take(BATCH) {
         match socket.recv_from(slot) {
             Ok((len, from)) => got.push(Got {
@@ -27,7 +27,7 @@ pub fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> io::Resu
     Ok(())
 }
 
-pub fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
+pub(super) fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
     let mut sent = 0;
     // No GSO here: SendBatch::push is never asked for runs.
     for it in items.iter().take(BATCH) {
