@@ -191,13 +191,11 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
                     ));
                 }
             }
-            Kind::Idler if stop.is_none() => {
-                if at != p.last_io + idle {
-                    return Err(format!(
-                        "{who}: closed at {at} ms; idle since {} ms, --idle-timeout {idle} ms",
-                        p.last_io
-                    ));
-                }
+            Kind::Idler if stop.is_none() && at != p.last_io + idle => {
+                return Err(format!(
+                    "{who}: closed at {at} ms; idle since {} ms, --idle-timeout {idle} ms",
+                    p.last_io
+                ));
             }
             Kind::Trickler if stop.is_none() => {
                 let mut want = oracle::replies(
@@ -255,11 +253,12 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
                 {
                     let (heard, said) = (heard_from(&c.got, m.addr), said_by(m.addr, &m.input));
                     if heard != said {
+                        let same = heard.iter().zip(&said).take_while(|(a, b)| a == b).count();
                         return Err(format!(
-                            "{who}: the lines of {} not each once and in order: heard {:?}, said {:?}",
+                            "{who}: the lines of {} not each once and in order: heard {} bytes, said {} (first difference at byte {same})",
                             m.addr,
-                            String::from_utf8_lossy(&heard),
-                            String::from_utf8_lossy(&said)
+                            heard.len(),
+                            said.len()
                         ));
                     }
                 }

@@ -73,7 +73,7 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub fn new(kind: Kind, addr: SocketAddr, connect_at: u64) -> Self {
+    pub(crate) fn new(kind: Kind, addr: SocketAddr, connect_at: u64) -> Self {
         Client {
             kind,
             addr,
@@ -101,7 +101,7 @@ impl Client {
     }
 
     /// Count the chat lines `got` holds by now, by sender.
-    pub fn hear(&mut self) {
+    pub(crate) fn hear(&mut self) {
         while let Some(nl) = self.got[self.parsed..].iter().position(|&b| b == b'\n') {
             let line = &self.got[self.parsed..self.parsed + nl];
             if let Some(colon) = line.windows(2).position(|w| w == b": ") {
@@ -117,14 +117,14 @@ impl Client {
     }
 
     /// Whether it still has something to do at some time.
-    pub fn active(&self) -> bool {
+    pub(crate) fn active(&self) -> bool {
         !self.done
     }
 
     /// Act at `net.now_ms`: send, read, half-close, as its kind does.
     /// `expect_len`: how many bytes it waits for before it half-closes
     /// (a good client's whole answer, a member's share of the room).
-    pub fn act(&mut self, net: &mut Net, li: usize, rng: &mut Rng, expect_len: usize) {
+    pub(crate) fn act(&mut self, net: &mut Net, li: usize, rng: &mut Rng, expect_len: usize) {
         let now = net.now_ms;
         let Some(id) = self.pipe else {
             if net.listening(li) || now == self.connect_at {

@@ -93,6 +93,8 @@ pub(crate) struct Sim {
 
 /// Run `seed` (its family from the seed, or the one given).
 pub(super) fn run_seed_as(seed: u64, family: Option<Family>) -> Result<(), String> {
+    // RUST_LOG=sockloop=debug with a replayed seed shows the server's log.
+    let _ = env_logger::builder().is_test(true).try_init();
     let mut sim = Sim::new(seed, family);
     let r = sim.run().and_then(|()| checks::at_end(&sim));
     r.map_err(|e| {
@@ -161,6 +163,8 @@ impl Sim {
         }
         if family == Family::Flood {
             opts.write_buffer = 65_536;
+            // The default: room to drain one turn's fan-out of 128 Ki lines.
+            opts.slow_timeout = ms(2_000);
         }
         let faults = Faults {
             interrupted: 5,
@@ -177,7 +181,7 @@ impl Sim {
         let endpoint = format!("{proto}://10.0.0.1:7000")
             .parse()
             .expect("an endpoint");
-        let mut server = Server::builder(opts.clone())
+        let mut server = Server::builder(opts)
             .worker(true, Arc::clone(&total), &Default::default())
             .listen_with(service, endpoint, Some(framing), svc)
             .build_in(world.clone())
@@ -208,8 +212,9 @@ impl Sim {
     /// The clients of the seed's family.
     fn populate(&mut self) {
         let rng = &mut self.rng;
-        let n = rng.range(1, 6) as usize;
         let fam = self.family;
+        // A flood needs a flooder and someone to hear it.
+        let n = (rng.range(1, 6) as usize).max(if fam == Family::Flood { 3 } else { 1 });
         for i in 0..n + usize::from(fam == Family::Chat) {
             let kind = match fam {
                 Family::Streams | Family::MaxConns => [
@@ -268,9 +273,14 @@ impl Sim {
             flooder.input = b"x\n".repeat(32_768);
             flooder.chunk_max = 65_536;
             flooder.caps = Some((65_536, 4_096));
+            // Its hearers read fast enough to stay within the slow rule:
+            // one turn's fan-out (all of it) drains well within the
+            // flood's --slow-timeout.
             for c in &mut self.clients[1..] {
                 c.input.clear();
-                c.caps = Some((64, 4_096));
+                c.caps = Some((64, 65_536));
+                c.read_max = 65_536;
+                c.gap = 2;
             }
         }
         if fam == Family::Shutdown {
@@ -332,7 +342,7 @@ impl Sim {
 
     /// Run until every client is done and the server holds nothing, or
     /// fail.
-    pub fn run(&mut self) -> Result<(), String> {
+    pub(crate) fn run(&mut self) -> Result<(), String> {
         const LIMIT_MS: u64 = 60_000;
         loop {
             let now = self.world.0.borrow().now_ms;

@@ -37,24 +37,24 @@ use crate::server::world::{Ready, Sock};
 pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     /// In `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
     /// In `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo + 1)
     }
-    pub fn chance(&mut self, pct: u64) -> bool {
+    pub(crate) fn chance(&mut self, pct: u64) -> bool {
         self.below(100) < pct
     }
 }
@@ -119,6 +119,10 @@ pub(crate) struct Faults {
     pub udp_blocked: u64,
 }
 
+/// A listening socket: its address, its backlog of pipe ids, and its
+/// registration (`None`: closed, or not yet registered).
+pub(super) type SimListening = (SocketAddr, VecDeque<usize>, Option<(Token, Interest)>);
+
 /// The whole simulated network and clock.
 #[derive(Debug)]
 pub(crate) struct Net {
@@ -127,7 +131,7 @@ pub(crate) struct Net {
     pub rng: Rng,
     pub faults: Faults,
     /// Listeners: address, backlog of pipe ids, registration, open.
-    pub(super) listeners: Vec<(SocketAddr, VecDeque<usize>, Option<(Token, Interest)>)>,
+    pub(super) listeners: Vec<SimListening>,
     pub pipes: Vec<Pipe>,
     pub(super) udps: Vec<UdpSock>,
     /// Datagrams the server sent, by destination.
@@ -147,7 +151,7 @@ pub(crate) struct Net {
 pub(crate) struct SimWorld(pub Rc<RefCell<Net>>);
 
 impl SimWorld {
-    pub fn new(seed: u64, faults: Faults) -> Self {
+    pub(crate) fn new(seed: u64, faults: Faults) -> Self {
         SimWorld(Rc::new(RefCell::new(Net {
             now_ms: 0,
             base: Instant::now(),
@@ -195,7 +199,7 @@ impl Net {
 
     /// A client connects to listener `li`: the connection waits in its
     /// backlog. Its id.
-    pub fn connect(
+    pub(crate) fn connect(
         &mut self,
         li: usize,
         client: SocketAddr,
@@ -232,12 +236,12 @@ impl Net {
 
     /// Whether listener `li` still takes connections (not closed by a
     /// shutdown).
-    pub fn listening(&self, li: usize) -> bool {
+    pub(crate) fn listening(&self, li: usize) -> bool {
         self.listeners[li].2.is_some()
     }
 
     /// The client sends what fits of `bytes`; how much did.
-    pub fn send(&mut self, id: usize, bytes: &[u8]) -> usize {
+    pub(crate) fn send(&mut self, id: usize, bytes: &[u8]) -> usize {
         let turn = self.turn;
         let p = &mut self.pipes[id];
         if p.client_fin || p.client_reset || matches!(p.end, End::Closed { .. }) {
@@ -257,7 +261,7 @@ impl Net {
     }
 
     /// The client reads up to `max` bytes.
-    pub fn recv(&mut self, id: usize, max: usize) -> Vec<u8> {
+    pub(crate) fn recv(&mut self, id: usize, max: usize) -> Vec<u8> {
         let p = &mut self.pipes[id];
         let n = max.min(p.s2c.len());
         let got: Vec<u8> = p.s2c.drain(..n).collect();
@@ -273,13 +277,13 @@ impl Net {
 
     /// Whether the client has read everything there will ever be: the
     /// server sent its FIN or closed, and nothing is left to read.
-    pub fn at_eof(&self, id: usize) -> bool {
+    pub(crate) fn at_eof(&self, id: usize) -> bool {
         let p = &self.pipes[id];
         p.s2c.is_empty() && (p.server_fin.is_some() || matches!(p.end, End::Closed { .. }))
     }
 
     /// The client half-closes.
-    pub fn fin(&mut self, id: usize) {
+    pub(crate) fn fin(&mut self, id: usize) {
         let p = &mut self.pipes[id];
         if p.client_fin {
             return;
@@ -297,7 +301,7 @@ impl Net {
 
     /// The client resets the connection (RST): reported whatever the
     /// interest, as EPOLLERR | EPOLLHUP are.
-    pub fn reset(&mut self, id: usize) {
+    pub(crate) fn reset(&mut self, id: usize) {
         let p = &mut self.pipes[id];
         p.client_reset = true;
         p.c2s.clear();
@@ -312,7 +316,7 @@ impl Net {
     }
 
     /// A datagram from `from` reaches UDP listener socket `u`.
-    pub fn send_datagram(&mut self, u: usize, from: SocketAddr, d: Vec<u8>) {
+    pub(crate) fn send_datagram(&mut self, u: usize, from: SocketAddr, d: Vec<u8>) {
         let s = &mut self.udps[u];
         s.inq.push_back((from, d));
         if let Some((t, i)) = s.reg {
@@ -323,7 +327,7 @@ impl Net {
     }
 
     /// Let full UDP send buffers take datagrams again (WRITABLE edges).
-    pub fn unblock_udp(&mut self) {
+    pub(crate) fn unblock_udp(&mut self) {
         for s in &mut self.udps {
             if std::mem::take(&mut s.blocked) {
                 if let Some((t, i)) = s.reg {
@@ -336,13 +340,13 @@ impl Net {
     }
 
     /// The address of the server's UDP socket `u`.
-    pub fn udp_addr(&self, u: usize) -> SocketAddr {
+    pub(crate) fn udp_addr(&self, u: usize) -> SocketAddr {
         self.udps[u].addr
     }
 
     /// Up to `max` events (what one `epoll_wait` returns), and at random a
     /// spurious one (mio allows them: readiness is a hint).
-    pub fn poll(&mut self, max: usize) -> Vec<Ready> {
+    pub(crate) fn poll(&mut self, max: usize) -> Vec<Ready> {
         let pct = self.faults.spurious;
         if self.rng.chance(pct) {
             let regs: Vec<Token> = self
@@ -360,7 +364,7 @@ impl Net {
     }
 
     /// Connections the server holds open.
-    pub fn open_conns(&self) -> usize {
+    pub(crate) fn open_conns(&self) -> usize {
         self.pipes
             .iter()
             .filter(|p| p.end == End::Open && p.registered)
@@ -368,7 +372,7 @@ impl Net {
     }
 
     /// Whether events wait to be polled.
-    pub fn has_events(&self) -> bool {
+    pub(crate) fn has_events(&self) -> bool {
         !self.ready.is_empty()
     }
 
