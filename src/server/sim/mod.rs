@@ -15,7 +15,8 @@
 //! Everything follows from the seed, so a failure names its seed and
 //! `SOCKLOOP_SEED=<n> cargo test --release --lib sim` replays it exactly.
 //! CI runs [`CI_SEEDS`] seeds; a soak runs more:
-//! `SOCKLOOP_SIM_SEEDS=1000000 cargo test --release --lib sim::whole`.
+//! `SOCKLOOP_SIM_SEEDS=1000000 cargo test --release --lib sim::tests::whole`
+//! (every kind mixed; about four minutes here).
 //! one_conn.rs is the older, narrower simulation of one connection's
 //! `drive`.
 
