@@ -26,9 +26,15 @@ fn held_bound(sim: &Sim) -> usize {
     let hw = sim.opts.write_buffer;
     if sim.service == "chat" {
         let others = sim.clients.len().saturating_sub(1).max(1);
-        // "10.1.x.y:4000z: " and a line of at most 24 bytes, framed.
-        let longest = 24 + 24 + 1;
-        hw + (WORK_PER_TURN / others + 1) * longest
+        // "10.1.x.y:4000z: " and a line of at most 24 bytes, framed; in a
+        // flood, exactly "10.1.0.2:40000: x\n" (and the joins, small), so
+        // a turn that ignores its work budget is over the bound.
+        let (longest, joins) = if sim.family == Family::Flood {
+            (18, 1024)
+        } else {
+            (24 + 24 + 1, 0)
+        };
+        hw + (WORK_PER_TURN / others + 1) * longest + joins
     } else {
         hw + 3 * READ_BUF
     }

@@ -213,8 +213,11 @@ impl Sim {
     fn populate(&mut self) {
         let rng = &mut self.rng;
         let fam = self.family;
-        // A flood needs a flooder and someone to hear it.
-        let n = (rng.range(1, 6) as usize).max(if fam == Family::Flood { 3 } else { 1 });
+        // A flood: a flooder and eight hearers, so that its one read of
+        // 32,768 lines is more than one turn's work budget (128 Ki units,
+        // 8 per line) and the budget must cut it.
+        let n = rng.range(1, 6) as usize;
+        let n = if fam == Family::Flood { 9 } else { n };
         for i in 0..n + usize::from(fam == Family::Chat) {
             let kind = match fam {
                 Family::Streams | Family::MaxConns => [
