@@ -2,7 +2,8 @@
 //! TigerBeetle test theirs: the real [`Server`] — accept, the scheduler,
 //! rooms and pacing, deadlines, shutdown with `--grace`, `--max-conns`,
 //! UDP — built in a simulated [`World`](super::World) (world.rs,
-//! sockets.rs) with simulated clients (clients.rs) under simulated time.
+//! sockets.rs) with simulated clients (clients.rs) under simulated time;
+//! scenario.rs picks a seed's scenario, turns.rs runs its loop and clock.
 //!
 //! ```text
 //!   seed ─▶ Rng ─▶ scenario: service × framing, options, clients, faults
@@ -25,6 +26,7 @@ mod clients;
 mod one_conn;
 mod scenario;
 mod sockets;
+mod turns;
 mod world;
 
 /// Whole-server seeds per CI run.
