@@ -22,8 +22,14 @@
 //!                              ─▶ room.rs: messages to the room, pacing
 //!                              ─▶ interest re-registered only if it changed
 //!  UDP READABLE ─────▶ udp.rs: recv until WouldBlock ─▶ service ─▶ send
-//!  after the events ─▶ on_timer: deadlines.rs, turns left over, shutdown.rs
+//!  after the events ─▶ on_timer: deadlines.rs, turns left over (schedule.rs),
+//!                     shutdown.rs
 //! ```
+//!
+//! The loop reaches the clock, its sockets and readiness only through a
+//! [`World`] (world.rs): [`Os`] is mio and `Instant::now`, and `sim/`
+//! (tests only) runs the whole server in a seeded simulation of both —
+//! `SOCKLOOP_SEED=<n> cargo test --release --lib sim` replays a seed.
 //!
 //! This file is the embedding API: a [`Server`] can [`run`](Server::run)
 //! its own loop (`run.rs`: the loop and its role, alone or one of
