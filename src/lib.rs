@@ -11,8 +11,11 @@
 //!                  signals and waker
 //!     builder.rs   binding, socket options
 //!     accept.rs    welcoming sockets, the connection cap
+//!     world.rs     the seam: the clock, sockets and readiness the loop goes through
+//!                  (Os: mio and Instant, the real one; sim/world.rs: the simulated one)
+//!     schedule.rs  who is driven next: dirty and deferred queues, paused senders
 //!     tcp.rs       a connection's turn, interest, close
-//!     drive.rs     write, read, frame, serve — over any Read + Write (sim.rs tests it)
+//!     drive.rs     write, read, frame, serve — over any Read + Write
 //!     room.rs      delivery, chat fan-out, pacing by the slowest reader (blame.rs: who)
 //!     deadlines.rs idle, frame, slow-member and linger deadlines (timer.rs: the heap)
 //!     udp.rs       UDP sockets, unsent datagrams, the reflection guard
@@ -20,6 +23,7 @@
 //!     health.rs    the loop's health: turns, busy time, turn duration
 //!     nested.rs    the server inside a loop that is not mio, through one fd
 //!     workers.rs   --workers: N loops on the same addresses (SO_REUSEPORT)
+//!     sim/         (tests) the whole server in a seeded simulation of sockets and time
 //!   conn/     one connection's state machine, flags, buffers, deadlines (no I/O)
 //!   inbuf     held input: bytes → frames → service calls, budgeted (no I/O)
 //!   outq      replies the kernel has not taken yet

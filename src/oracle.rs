@@ -32,17 +32,7 @@ pub(crate) fn replies(
     }
     let mut wire = Vec::new();
     for frame in frames(framing, input, max_frame, at_eof) {
-        let answer = match service {
-            "echo" => frame.to_vec(),
-            "upper" => upper(frame, true),
-            "count" => frame
-                .iter()
-                .filter(|&&b| b == b's')
-                .count()
-                .to_string()
-                .into_bytes(),
-            _ => panic!("oracle: no model of {service}"),
-        };
+        let answer = answer(service, frame);
         if framing == Framing::Line {
             wire.extend_from_slice(&answer);
             wire.push(b'\n');
@@ -52,6 +42,30 @@ pub(crate) fn replies(
         }
     }
     wire
+}
+
+/// What `service` answers to one whole frame (or UDP datagram).
+pub(crate) fn answer(service: &str, frame: &[u8]) -> Vec<u8> {
+    match service {
+        "echo" => frame.to_vec(),
+        "upper" => upper(frame, true),
+        "count" => frame
+            .iter()
+            .filter(|&&b| b == b's')
+            .count()
+            .to_string()
+            .into_bytes(),
+        _ => panic!("oracle: no model of {service}"),
+    }
+}
+
+/// What a member of a TCP `chat` room over `line` receives when `from`
+/// says `text` (docs/protocol.md: `IP:PORT: text`), framed.
+pub(crate) fn chat_line(from: std::net::SocketAddr, text: &[u8]) -> Vec<u8> {
+    let mut v = format!("{from}: ").into_bytes();
+    v.extend_from_slice(text);
+    v.push(b'\n');
+    v
 }
 
 /// The payloads of the whole frames in `input`, up to the first one over

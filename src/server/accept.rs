@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use log::{debug, info, trace, warn};
-use mio::net::TcpStream;
 use mio::Interest;
 
-use super::{builder, Server, Socket, MAX_CONNS_LINE};
+use super::world::Sock;
+use super::{Server, Socket, World, MAX_CONNS_LINE};
 use crate::conn::Conn;
 use crate::framing::Framing;
 use crate::service::ConnId;
@@ -24,7 +24,7 @@ const ACCEPT_BATCH: usize = 256;
 /// connection closes first and frees a descriptor).
 const ACCEPT_PAUSE_MS: u64 = 100;
 
-impl Server {
+impl<W: World> Server<W> {
     /// Accept until `WouldBlock` or the batch is used up.
     pub(super) fn accept_some(&mut self, li: usize) {
         if self.stopping.is_some() {
@@ -39,7 +39,7 @@ impl Server {
             let Socket::Tcp(listener) = &self.listeners[li].socket else {
                 return;
             };
-            match listener.accept() {
+            match self.world.accept(listener) {
                 Ok((stream, peer)) => self.admit(li, stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
@@ -134,7 +134,7 @@ impl Server {
     }
 
     /// Take in one accepted connection, or refuse it at the cap.
-    fn admit(&mut self, li: usize, mut stream: TcpStream, peer: SocketAddr) {
+    fn admit(&mut self, li: usize, mut stream: W::Stream, peer: SocketAddr) {
         let capacity = (self.token_end - self.token_base).saturating_sub(self.listeners.len());
         let limit = self.opts.max_conns.min(capacity);
         if self.conns.len() >= limit || !self.reserve_total() {
@@ -147,13 +147,12 @@ impl Server {
             }
             return; // dropping the stream closes it
         }
-        builder::configure_accepted(&stream);
+        self.world.configure(&stream);
         let key = self.conns.vacant_entry().key();
         let token = self.conn_token(key);
-        let registered = match &self.registry {
-            Some(registry) => registry.register(&mut stream, token, Interest::READABLE),
-            None => Err(io::Error::other("not registered in a poll")),
-        };
+        let registered = self
+            .world
+            .register(Sock::Stream(&mut stream), token, Interest::READABLE);
         if let Err(e) = registered {
             warn!("register {peer}: {e}; closed");
             // Its place was taken above: give it back, or every failed
@@ -161,7 +160,7 @@ impl Server {
             self.release_total();
             return;
         }
-        let member_idx = self.listeners[li].room.join(key);
+        let member_idx = self.listeners[li].delivery.join(key);
         let id = self.next_id;
         self.next_id += 1;
         self.conns
@@ -216,7 +215,7 @@ mod tests {
         // The server's registry handle now names /dev/null, not an epoll
         // instance: every epoll_ctl on it fails (EINVAL), the way a real
         // registration can fail (ENOMEM, ENOSPC at max_user_watches).
-        let fd = server.registry.as_ref().unwrap().as_raw_fd();
+        let fd = server.world.registry.as_ref().unwrap().as_raw_fd();
         let null = std::fs::File::open("/dev/null").unwrap();
         // SAFETY: dup2 onto a descriptor this server owns and will close
         // itself; it stays open (now naming /dev/null) for as long.

@@ -1,20 +1,20 @@
 //! Building a [`Server`]: listeners from specs or services of your own,
 //! bound in order, with every socket option in one place.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::Instant;
 
 use mio::net::{TcpListener, UdpSocket};
 use slab::Slab;
 
-use super::room::Room;
+use super::room::Delivery;
+use super::schedule::Queues;
 use super::udp::UdpSide;
-use super::{Listener, Server, Socket, READ_BUF};
-use crate::addr::{Endpoint, ListenSpec, Proto};
+use super::world::{Bound, Os};
+use super::{Listener, Server, Socket, World, READ_BUF};
+use crate::addr::{Endpoint, ListenSpec};
 use crate::conn::BufPool;
 use crate::framing::Framing;
 use crate::options::Options;
@@ -129,6 +129,12 @@ impl Builder {
     /// Bind every listener, in order. Fails on the first that cannot be
     /// bound, with a message naming its address.
     pub fn build(self) -> io::Result<Server> {
+        self.build_in(Os::default())
+    }
+
+    /// [`build`](Self::build) in another world than the real one (the
+    /// simulation's): its sockets, its clock.
+    pub(crate) fn build_in<W: World>(self, mut world: W) -> io::Result<Server<W>> {
         if let Some(e) = self.error {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
@@ -158,17 +164,12 @@ impl Builder {
             } else {
                 self.share
             };
-            let (socket, local) = match endpoint.proto {
-                Proto::Tcp => {
-                    let l = bind_tcp(endpoint.addr, share).map_err(named)?;
-                    let local = l.local_addr().map_err(named)?;
-                    (Socket::Tcp(l), local)
-                }
-                Proto::Udp => {
-                    let u = bind_udp(endpoint.addr, share).map_err(named)?;
-                    let local = u.local_addr().map_err(named)?;
-                    (Socket::Udp(UdpSide::new(u)), local)
-                }
+            let (bound, local) = world
+                .bind(endpoint.proto, endpoint.addr, share)
+                .map_err(named)?;
+            let socket = match bound {
+                Bound::Listener(l) => Socket::Tcp(l),
+                Bound::Udp(u) => Socket::Udp(UdpSide::new(u)),
             };
             let framing = framing.unwrap_or_else(|| service.default_framing());
             listeners.push(Listener {
@@ -180,7 +181,7 @@ impl Builder {
                 framing,
                 service,
                 socket,
-                room: Room::default(),
+                delivery: Delivery::default(),
                 backlog: false,
             });
         }
@@ -194,12 +195,12 @@ impl Builder {
                 .collect(),
         ));
         self.counters.push(Arc::clone(&counters));
-        let now = Instant::now();
+        let now = world.now();
         Ok(Server {
             opts: self.opts,
             listeners,
             conns: Slab::new(),
-            registry: None,
+            world,
             token_base: 0,
             token_end: 0,
             scratch: vec![0; READ_BUF],
@@ -207,9 +208,8 @@ impl Builder {
             outbox: Outbox::default(),
             udp_batches: None,
             pool: BufPool::default(),
-            deadlines: Default::default(),
-            dirty: VecDeque::new(),
-            deferred: VecDeque::new(),
+            timers: Default::default(),
+            queues: Queues::default(),
             went_over: Vec::new(),
             counters,
             all: self.counters,
@@ -230,21 +230,22 @@ impl Builder {
 /// can bind while old connections sit in TIME_WAIT), IPv6 sockets v6-only
 /// (so `[::]:p` and `0.0.0.0:p` can both be bound), a deep backlog; with
 /// `--workers`, one of several on the same address (see [`bind_shared`]).
-fn bind_tcp(addr: SocketAddr, share: Share) -> io::Result<TcpListener> {
+pub(super) fn bind_tcp(addr: SocketAddr, share: Share) -> io::Result<TcpListener> {
     let s = bind_shared(addr, socket2::Type::STREAM, share)?;
     s.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(s.into()))
 }
 
 /// A UDP socket: nonblocking, IPv6 v6-only as for TCP.
-fn bind_udp(addr: SocketAddr, share: Share) -> io::Result<UdpSocket> {
+pub(super) fn bind_udp(addr: SocketAddr, share: Share) -> io::Result<UdpSocket> {
     let s = bind_shared(addr, socket2::Type::DGRAM, share)?;
     Ok(UdpSocket::from_std(s.into()))
 }
 
 /// Whether a listener's address is shared by workers, and whose it is.
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Share {
+pub enum Share {
     /// One socket on the address (one worker, or a `chat` room).
     No,
     /// The first worker's: checks the address is free, then shares it.
@@ -299,11 +300,4 @@ fn bind_shared(addr: SocketAddr, ty: socket2::Type, share: Share) -> io::Result<
     let s = open(true)?;
     s.bind(&at.into())?;
     Ok(s)
-}
-
-/// An accepted connection's options. Replies are whole messages written
-/// at once: Nagle's algorithm would only hold the next one back waiting
-/// for an ACK.
-pub(super) fn configure_accepted(stream: &mio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
 }

@@ -19,7 +19,7 @@ use log::debug;
 
 use super::drive::queue_reply;
 use super::timer::Entry;
-use super::{Server, FRAME_TIMEOUT_LINE};
+use super::{Server, World, FRAME_TIMEOUT_LINE};
 use crate::conn::{Event, State};
 use crate::framing::Framing;
 use crate::options::millis;
@@ -28,7 +28,7 @@ use crate::options::millis;
 /// shutdown (in shutdown: until `--grace` ends).
 pub(super) const LINGER_MS: u64 = 2_000;
 
-impl Server {
+impl<W: World> Server<W> {
     fn frame_timeout_ms(&self) -> Option<u64> {
         self.opts.frame_timeout.map(millis)
     }
@@ -69,12 +69,18 @@ impl Server {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // The frame clock matters only while the connection reads (what
+        // expire_deadlines judges): a frame held behind whole ones when we
+        // began closing will never be completed, and counting its clock
+        // would schedule an entry already due, again and again, forever
+        // (the simulation found that loop).
+        let ft = ft.filter(|_| conn.state() == State::Open);
         let Some(due) = conn.due_at(ft, st) else {
             return;
         };
         if conn.timer_at().map_or(true, |t| due < t) {
             conn.set_timer_at(Some(due));
-            self.deadlines.push(Entry {
+            self.timers.push(Entry {
                 at: due,
                 key: key as u32,
                 id: conn.id() as u32,
@@ -86,7 +92,7 @@ impl Server {
     pub(super) fn expire_deadlines(&mut self) {
         let (ft, st) = (self.frame_timeout_ms(), self.slow_timeout_ms());
         let now = self.now_ms;
-        while let Some(e) = self.deadlines.pop_due(now) {
+        while let Some(e) = self.timers.pop_due(now) {
             let key = e.key as usize;
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
@@ -142,7 +148,7 @@ impl Server {
             }
         }
         let conns = &self.conns;
-        self.deadlines.compact_if_stale(conns.len(), |e| {
+        self.timers.compact_if_stale(conns.len(), |e| {
             conns
                 .get(e.key as usize)
                 .is_some_and(|c| c.id() as u32 == e.id && c.timer_at() == Some(e.at))

@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use super::Server;
+use super::{Server, World};
 
 /// The turn under way.
 #[derive(Debug, Default)]
@@ -24,7 +24,7 @@ pub(super) struct Turn {
     events: u64,
 }
 
-impl Server {
+impl<W: World> Server<W> {
     /// An event is being handled (after `tick`): the turn's first begins it.
     pub(super) fn turn_event(&mut self) {
         self.turn_begins();
@@ -41,7 +41,7 @@ impl Server {
         let Some(began) = self.turn.began.take() else {
             return;
         };
-        let ns = Instant::now().saturating_duration_since(began).as_nanos();
+        let ns = self.world.now().saturating_duration_since(began).as_nanos();
         let ns = u64::try_from(ns).unwrap_or(u64::MAX);
         let h = &self.counters.health;
         h.turns.add(1);

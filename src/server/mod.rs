@@ -22,8 +22,14 @@
 //!                              ─▶ room.rs: messages to the room, pacing
 //!                              ─▶ interest re-registered only if it changed
 //!  UDP READABLE ─────▶ udp.rs: recv until WouldBlock ─▶ service ─▶ send
-//!  after the events ─▶ on_timer: deadlines.rs, turns left over, shutdown.rs
+//!  after the events ─▶ on_timer: deadlines.rs, turns left over (schedule.rs),
+//!                     shutdown.rs
 //! ```
+//!
+//! The loop reaches the clock, its sockets and readiness only through a
+//! [`World`] (world.rs): [`Os`] is mio and `Instant::now`, and `sim/`
+//! (tests only) runs the whole server in a seeded simulation of both —
+//! `SOCKLOOP_SEED=<n> cargo test --release --lib sim` replays a seed.
 //!
 //! This file is the embedding API: a [`Server`] can [`run`](Server::run)
 //! its own loop (`run.rs`: the loop and its role, alone or one of
@@ -46,6 +52,7 @@ mod health;
 mod nested;
 mod room;
 mod run;
+mod schedule;
 mod shutdown;
 #[cfg(test)]
 mod sim;
@@ -53,8 +60,8 @@ mod tcp;
 mod timer;
 pub(crate) mod udp;
 mod workers;
+mod world;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ops::Range;
@@ -64,11 +71,13 @@ use std::time::{Duration, Instant};
 
 use log::trace;
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Poll, Registry, Token};
 use slab::Slab;
 
 pub use builder::Builder;
+#[doc(hidden)]
+pub use builder::Share;
 pub use nested::Nested;
 use run::Role;
 pub use workers::{Stopper, Workers};
@@ -80,9 +89,12 @@ use crate::options::Options;
 use crate::service::{Outbox, Service};
 use crate::stats::{Counters, ServerCounters};
 use crate::sys::mmsg::{RecvBatch, SendBatch};
-use room::Room;
-use timer::Deadlines;
+use room::Delivery;
+use schedule::Queues;
+use timer::TimerHeap;
 use udp::UdpSide;
+#[doc(hidden)]
+pub use world::{Bound, Os, Ready, Sock, World};
 
 /// The size of the one read buffer all connections share. A read never
 /// asks for more, so it also bounds what one read adds to a connection's
@@ -106,12 +118,6 @@ pub const WORK_PER_TURN: usize = 128 * 1024;
 /// nothing else in user space): a figure `benches/idle_memory.rs` reports.
 pub const CONN_SIZE: usize = std::mem::size_of::<Conn<TcpStream>>();
 
-/// At most this many connections are driven in one pass over the dirty
-/// (recipients with new bytes) or deferred queues; the rest wait one turn,
-/// so even a room of thousands does not hold the loop for all its writes
-/// at once.
-const DRIVES_PER_PASS: usize = 32;
-
 /// What a `line`-framed connection past `--max-conns` is told, best effort,
 /// before it is closed.
 pub const MAX_CONNS_LINE: &[u8] = b"ERR max connections reached\n";
@@ -120,21 +126,22 @@ pub const MAX_CONNS_LINE: &[u8] = b"ERR max connections reached\n";
 /// `--frame-timeout` to arrive.
 pub const FRAME_TIMEOUT_LINE: &[u8] = b"ERR frame timeout\n";
 
-enum Socket {
-    Tcp(TcpListener),
-    Udp(UdpSide),
+enum Socket<W: World> {
+    Tcp(W::Listener),
+    Udp(UdpSide<W::Udp>),
     /// Closed for shutdown.
     Closed,
 }
 
-struct Listener {
+struct Listener<W: World> {
     service_name: String,
     endpoint: Endpoint,
     framing: Framing,
     service: Box<dyn Service>,
-    socket: Socket,
-    /// This listener's connections, and the pacing of its chat room.
-    room: Room,
+    socket: Socket<W>,
+    /// This listener's connections, and how messages reach them: the
+    /// pacing of its chat room, if it is one.
+    delivery: Delivery,
     /// More may be waiting (accept or recv batch used up): come back on the
     /// next turn, because edge-triggered readiness will not say so again.
     backlog: bool,
@@ -142,11 +149,15 @@ struct Listener {
 
 /// A single-threaded nonblocking server: listeners, connections, and the
 /// loop that drives them.
-pub struct Server {
+///
+/// `W` is the world it runs in: the real one, always, outside this crate's
+/// own simulation tests (world.rs).
+pub struct Server<W: World = Os> {
     opts: Options,
-    listeners: Vec<Listener>,
-    conns: Slab<Conn<TcpStream>>,
-    registry: Option<Registry>,
+    listeners: Vec<Listener<W>>,
+    conns: Slab<Conn<W::Stream>>,
+    /// The clock, the sockets and readiness (world.rs).
+    world: W,
     token_base: usize,
     token_end: usize,
     /// The one read buffer, shared by every connection in turn: a
@@ -160,14 +171,9 @@ pub struct Server {
     /// UDP listener (allocated at the first datagram).
     udp_batches: Option<(RecvBatch, SendBatch)>,
     pool: BufPool,
-    deadlines: Deadlines,
-    /// Connections to drive before this event's handling returns, first in
-    /// first out: chat recipients with new bytes, new connections greeted.
-    dirty: VecDeque<usize>,
-    /// Connections that still have work but used up their turn (a budget,
-    /// or a read that went to the room, or the pass's DRIVES_PER_PASS):
-    /// driven again on the next on_timer(), after the poll has had its say.
-    deferred: VecDeque<usize>,
+    timers: TimerHeap,
+    /// Who is driven next (schedule.rs).
+    queues: Queues,
     /// Recipients a fan-out just put above `--write-buffer` (reused buffer).
     went_over: Vec<usize>,
     /// This loop's counters: `counters[li]` is listener `li`'s, `.health`
@@ -209,172 +215,18 @@ impl Server {
             .build()
     }
 
-    /// Each listener's service name and real bound address, in order (port
-    /// 0 resolved): what the `listening` lines print.
-    pub fn listeners(&self) -> impl Iterator<Item = (&str, Endpoint)> + '_ {
-        self.listeners
-            .iter()
-            .map(|l| (l.service_name.as_str(), l.endpoint))
-    }
-
-    /// The live counters, shareable with other threads: this server's,
-    /// or, if it is one of [`Workers`], every worker's.
-    pub fn counters(&self) -> Counters {
-        self.all.clone()
-    }
-
     /// Register every listener in `registry`, on tokens from `tokens`:
     /// listener `i` gets `tokens.start + i`, connections the tokens after.
     /// The range bounds how many connections can be open at once.
     pub fn register(&mut self, registry: &Registry, tokens: Range<usize>) -> io::Result<()> {
-        if tokens.len() <= self.listeners.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "token range {tokens:?} has no room beyond {} listeners",
-                    self.listeners.len()
-                ),
-            ));
-        }
-        for (i, l) in self.listeners.iter_mut().enumerate() {
-            let token = Token(tokens.start + i);
-            match &mut l.socket {
-                Socket::Tcp(t) => registry.register(t, token, Interest::READABLE)?,
-                Socket::Udp(u) => registry.register(u.socket_mut(), token, Interest::READABLE)?,
-                Socket::Closed => {}
-            }
-            trace!(
-                "token {}: listener {} ({})",
-                token.0,
-                l.endpoint,
-                l.service_name
-            );
-        }
-        trace!(
-            "tokens {}.. are connections: token = {} + slab key",
-            tokens.start + self.listeners.len(),
-            tokens.start + self.listeners.len()
-        );
-        self.token_base = tokens.start;
-        self.token_end = tokens.end;
-        self.registry = Some(registry.try_clone()?);
-        Ok(())
-    }
-
-    /// Whether `token` is one of this server's.
-    pub fn owns(&self, token: Token) -> bool {
-        (self.token_base..self.token_end).contains(&token.0)
-    }
-
-    fn conn_token(&self, key: usize) -> Token {
-        Token(self.token_base + self.listeners.len() + key)
-    }
-
-    fn tick(&mut self) {
-        self.now = Instant::now();
-        self.now_ms = self.ms_at(self.now);
-    }
-
-    fn ms_at(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_millis() as u64
+        self.world.registry = Some(registry.try_clone()?);
+        self.attach(tokens)
     }
 
     /// Handle one readiness event. Returns `false` if the token is not
     /// this server's (the caller's own sockets).
     pub fn handle_event(&mut self, event: &Event) -> bool {
-        if !self.owns(event.token()) {
-            return false;
-        }
-        self.tick();
-        self.turn_event();
-        let i = event.token().0 - self.token_base;
-        trace!(
-            "event token {}: readable={} writable={} read_closed={} error={}",
-            event.token().0,
-            event.is_readable(),
-            event.is_writable(),
-            event.is_read_closed(),
-            event.is_error()
-        );
-        if i < self.listeners.len() {
-            match self.listeners[i].socket {
-                Socket::Tcp(_) => self.accept_some(i),
-                Socket::Udp(_) => self.udp_ready(i, event.is_readable(), event.is_writable()),
-                Socket::Closed => {}
-            }
-        } else {
-            self.conn_ready(i - self.listeners.len(), event);
-        }
-        self.settle();
-        true
-    }
-
-    /// How long the caller may sleep before [`on_timer`](Self::on_timer)
-    /// has work: the earliest deadline, or zero if something was left for
-    /// the next turn. `None`: until an event.
-    pub fn next_timeout(&self) -> Option<Duration> {
-        let paused = self.accept_paused_until.is_some();
-        // A closed socket's leftover flag means nothing; a TCP backlog
-        // waits while accepting is paused for want of descriptors.
-        let more = self.listeners.iter().any(|l| {
-            l.backlog
-                && match l.socket {
-                    Socket::Tcp(_) => !paused,
-                    Socket::Udp(_) => true,
-                    Socket::Closed => false,
-                }
-        });
-        if more || !self.deferred.is_empty() {
-            return Some(Duration::ZERO);
-        }
-        let at = [
-            self.deadlines.next_at(),
-            self.accept_paused_until,
-            self.stopping,
-        ]
-        .into_iter()
-        .flatten()
-        .min()?;
-        let now = self.ms_at(Instant::now());
-        Some(Duration::from_millis(at.saturating_sub(now)))
-    }
-
-    /// The timer hook: expire deadlines, continue the accepts, receives,
-    /// reads and room deliveries a budget cut short, end a shutdown's grace
-    /// period. Call it after every poll (it is cheap when there is nothing
-    /// to do).
-    pub fn on_timer(&mut self) {
-        self.tick();
-        self.turn_begins();
-        self.expire_deadlines();
-        // What the last turn left over, oldest first, one pass's worth: what
-        // is deferred now waits for the next turn.
-        for _ in 0..DRIVES_PER_PASS.min(self.deferred.len()) {
-            let Some(key) = self.deferred.pop_front() else {
-                break;
-            };
-            if self.conns.get_mut(key).is_some_and(|c| c.take_deferred()) {
-                self.drive_key(key);
-            }
-        }
-        if self.accept_paused_until.is_some_and(|t| t <= self.now_ms) {
-            self.accept_paused_until = None;
-        }
-        for li in 0..self.listeners.len() {
-            if !self.listeners[li].backlog {
-                continue;
-            }
-            match self.listeners[li].socket {
-                Socket::Tcp(_) if self.accept_paused_until.is_none() => self.accept_some(li),
-                Socket::Udp(_) => self.recv_some(li),
-                _ => {}
-            }
-        }
-        if self.stopping.is_some_and(|t| t <= self.now_ms) {
-            self.abort_all();
-        }
-        self.settle();
-        self.turn_ends();
+        self.handle_ready(event.into())
     }
 
     /// Run the loop on a `Poll` of its own until SIGINT or SIGTERM and the
@@ -395,7 +247,172 @@ impl Server {
     }
 }
 
-impl fmt::Debug for Server {
+impl<W: World> Server<W> {
+    /// Each listener's service name and real bound address, in order (port
+    /// 0 resolved): what the `listening` lines print.
+    pub fn listeners(&self) -> impl Iterator<Item = (&str, Endpoint)> + '_ {
+        self.listeners
+            .iter()
+            .map(|l| (l.service_name.as_str(), l.endpoint))
+    }
+
+    /// The live counters, shareable with other threads: this server's,
+    /// or, if it is one of [`Workers`], every worker's.
+    pub fn counters(&self) -> Counters {
+        self.all.clone()
+    }
+
+    /// Watch every listener in the world's readiness, on tokens from
+    /// `tokens` (see [`register`](Server::register)).
+    pub(crate) fn attach(&mut self, tokens: Range<usize>) -> io::Result<()> {
+        if tokens.len() <= self.listeners.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "token range {tokens:?} has no room beyond {} listeners",
+                    self.listeners.len()
+                ),
+            ));
+        }
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let token = Token(tokens.start + i);
+            match &mut l.socket {
+                Socket::Tcp(t) => {
+                    self.world
+                        .register(Sock::Listener(t), token, Interest::READABLE)?
+                }
+                Socket::Udp(u) => {
+                    self.world
+                        .register(Sock::Udp(u.socket_mut()), token, Interest::READABLE)?
+                }
+                Socket::Closed => {}
+            }
+            trace!(
+                "token {}: listener {} ({})",
+                token.0,
+                l.endpoint,
+                l.service_name
+            );
+        }
+        trace!(
+            "tokens {}.. are connections: token = {} + slab key",
+            tokens.start + self.listeners.len(),
+            tokens.start + self.listeners.len()
+        );
+        self.token_base = tokens.start;
+        self.token_end = tokens.end;
+        Ok(())
+    }
+
+    /// Whether `token` is one of this server's.
+    pub fn owns(&self, token: Token) -> bool {
+        (self.token_base..self.token_end).contains(&token.0)
+    }
+
+    fn conn_token(&self, key: usize) -> Token {
+        Token(self.token_base + self.listeners.len() + key)
+    }
+
+    /// Read the clock: the time this turn works with.
+    fn tick(&mut self) {
+        self.now = self.world.now();
+        self.now_ms = self.ms_at(self.now);
+    }
+
+    fn ms_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Handle one readiness event (see [`handle_event`](Server::handle_event)).
+    pub(crate) fn handle_ready(&mut self, event: Ready) -> bool {
+        if !self.owns(event.token) {
+            return false;
+        }
+        self.tick();
+        self.turn_event();
+        let i = event.token.0 - self.token_base;
+        trace!(
+            "event token {}: readable={} writable={} read_closed={} error={}",
+            event.token.0,
+            event.readable,
+            event.writable,
+            event.read_closed,
+            event.error
+        );
+        if i < self.listeners.len() {
+            match self.listeners[i].socket {
+                Socket::Tcp(_) => self.accept_some(i),
+                Socket::Udp(_) => self.udp_ready(i, event.readable, event.writable),
+                Socket::Closed => {}
+            }
+        } else {
+            self.conn_ready(i - self.listeners.len(), &event);
+        }
+        self.settle();
+        true
+    }
+
+    /// How long the caller may sleep before [`on_timer`](Self::on_timer)
+    /// has work: the earliest deadline, or zero if something was left for
+    /// the next turn. `None`: until an event.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        let paused = self.accept_paused_until.is_some();
+        // A closed socket's leftover flag means nothing; a TCP backlog
+        // waits while accepting is paused for want of descriptors.
+        let more = self.listeners.iter().any(|l| {
+            l.backlog
+                && match l.socket {
+                    Socket::Tcp(_) => !paused,
+                    Socket::Udp(_) => true,
+                    Socket::Closed => false,
+                }
+        });
+        if more || self.queues.has_deferred() {
+            return Some(Duration::ZERO);
+        }
+        let at = [
+            self.timers.next_at(),
+            self.accept_paused_until,
+            self.stopping,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        let now = self.ms_at(self.world.now());
+        Some(Duration::from_millis(at.saturating_sub(now)))
+    }
+
+    /// The timer hook: expire deadlines, continue the accepts, receives,
+    /// reads and room deliveries a budget cut short, end a shutdown's grace
+    /// period. Call it after every poll (it is cheap when there is nothing
+    /// to do).
+    pub fn on_timer(&mut self) {
+        self.tick();
+        self.turn_begins();
+        self.expire_deadlines();
+        self.drain_deferred();
+        if self.accept_paused_until.is_some_and(|t| t <= self.now_ms) {
+            self.accept_paused_until = None;
+        }
+        for li in 0..self.listeners.len() {
+            if !self.listeners[li].backlog {
+                continue;
+            }
+            match self.listeners[li].socket {
+                Socket::Tcp(_) if self.accept_paused_until.is_none() => self.accept_some(li),
+                Socket::Udp(_) => self.recv_some(li),
+                _ => {}
+            }
+        }
+        if self.stopping.is_some_and(|t| t <= self.now_ms) {
+            self.abort_all();
+        }
+        self.settle();
+        self.turn_ends();
+    }
+}
+
+impl<W: World> fmt::Debug for Server<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field(

@@ -32,7 +32,7 @@ use log::{debug, trace};
 
 use super::blame::{running, Window};
 use super::drive::queue_reply;
-use super::{Server, DRIVES_PER_PASS};
+use super::{Server, World};
 use crate::conn::{Conn, State};
 use crate::service::To;
 
@@ -40,19 +40,21 @@ use crate::service::To;
 /// recipients' queues rather than copied into each.
 const SHARE_ABOVE: usize = 512;
 
-/// A listener's connections, as a room.
+/// A listener's connections and how messages reach them: every listener
+/// has one; it paces only once the service made it a chat room.
 #[derive(Debug, Default)]
-pub(super) struct Room {
+pub(super) struct Delivery {
     /// Keys of the listener's connections. A connection knows its place
     /// here (`member_idx`) so leaving is O(1).
     members: Vec<u32>,
-    /// Whether a message was ever sent to the room (the service is a room:
-    /// only then does one member's backlog pace the others).
-    is_room: bool,
+    /// Whether a message was ever sent to the room (the service is a chat
+    /// room: only then does one member's backlog pace the others).
+    chat: bool,
     /// Members above `--write-buffer` now.
     over: usize,
-    /// Senders whose input waits for the room to drain.
-    paused: Vec<u32>,
+    /// Senders whose input waits for the room to drain (schedule.rs
+    /// lists and resumes them).
+    pub(super) paused: Vec<u32>,
     /// When the room paused (ms; `None`: it is not paused).
     paused_since: Option<u64>,
     /// Members at or below `--write-buffer` with room bytes still to write.
@@ -65,7 +67,7 @@ pub(super) struct Room {
     accounts: HashMap<u32, Window>,
 }
 
-impl Room {
+impl Delivery {
     /// Add connection `key`; its place in the member list.
     pub(super) fn join(&mut self, key: usize) -> usize {
         self.members.push(key as u32);
@@ -83,7 +85,7 @@ impl Room {
     }
 }
 
-impl Server {
+impl<W: World> Server<W> {
     /// Route what a service call (connect, disconnect) produced: replies to
     /// the sender, messages to the room.
     pub(super) fn route_outbox(&mut self, li: usize, sender: Option<usize>) {
@@ -112,7 +114,7 @@ impl Server {
         }
         let write_buffer = self.opts.write_buffer;
         let listener = &mut self.listeners[li];
-        listener.room.is_room = true;
+        listener.delivery.chat = true;
         // Every message to the room from one turn goes to the same members
         // (all but the sender): frame them all, once, into one batch, and
         // give each member the batch in one piece.
@@ -130,7 +132,7 @@ impl Server {
         let bytes = &self.encode_buf[..];
         let shared: Option<Rc<[u8]>> = (bytes.len() > SHARE_ABOVE).then(|| Rc::from(bytes));
         let mut newly_draining = 0;
-        for &m in &listener.room.members {
+        for &m in &listener.delivery.members {
             let m = m as usize;
             let Some(conn) = self.conns.get_mut(m) else {
                 continue;
@@ -159,15 +161,13 @@ impl Server {
             if out.len() > write_buffer && !conn.is_over_write_buffer() {
                 self.went_over.push(m);
             }
-            if conn.mark_dirty() {
-                self.dirty.push_back(m);
-            }
+            self.queues.mark_dirty(m, conn);
         }
         // Above --write-buffer pauses the room now, before those members
         // had a chance to write (they may wait a pass: see settle()), so no
         // sender adds to them meanwhile. Being above it for a moment costs
         // nothing else: only --slow-timeout above it cuts a member.
-        listener.room.draining += newly_draining;
+        listener.delivery.draining += newly_draining;
         let mut went_over = std::mem::take(&mut self.went_over);
         for &m in &went_over {
             self.update_level(m);
@@ -181,27 +181,6 @@ impl Server {
         }
     }
 
-    /// Finish what this event started for other connections: drive the
-    /// connections marked dirty, in order (each writes what it was sent,
-    /// and its level is judged after it could write) — one pass's worth;
-    /// the rest are driven on the next turn, so that a large room's writes
-    /// are spread over turns and a client of another listener waits for
-    /// one pass at most, not for the whole room.
-    pub(super) fn settle(&mut self) {
-        let mut driven = 0;
-        while let Some(k) = self.dirty.pop_front() {
-            if !self.conns.get_mut(k).is_some_and(|c| c.take_dirty()) {
-                continue;
-            }
-            if driven == DRIVES_PER_PASS {
-                self.defer(k);
-                continue;
-            }
-            driven += 1;
-            self.drive_key(k);
-        }
-    }
-
     /// Count connection `key` in or out of its room's members above
     /// `--write-buffer`, after its turn. Only rooms are paced: an echo connection's
     /// backlog is its own business (its own reads pause, nothing else).
@@ -212,8 +191,8 @@ impl Server {
             return;
         };
         let li = c.listener();
-        let room = &mut self.listeners[li].room;
-        if !room.is_room {
+        let room = &mut self.listeners[li].delivery;
+        if !room.chat {
             return;
         }
         let open = c.state() == State::Open;
@@ -266,7 +245,7 @@ impl Server {
     pub(super) fn reblame(&mut self, li: usize) {
         let now = self.now_ms;
         let slow = crate::options::millis(self.opts.slow_timeout);
-        let room = &mut self.listeners[li].room;
+        let room = &mut self.listeners[li].delivery;
         if let Some(since) = room.blame_since.take() {
             for k in room.blamed.drain(..) {
                 room.accounts.entry(k).or_default().add(since, now);
@@ -309,7 +288,7 @@ impl Server {
         for &k in &blamed {
             self.schedule(k as usize);
         }
-        self.listeners[li].room.blamed = blamed;
+        self.listeners[li].delivery.blamed = blamed;
     }
 
     /// A member's blame came due: whether its account (the running interval
@@ -322,7 +301,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(key) else {
             return false;
         };
-        let room = &self.listeners[c.listener()].room;
+        let room = &self.listeners[c.listener()].delivery;
         let mut total = room.accounts.get(&(key as u32)).map_or(0, |w| w.total(now));
         if let Some(since) = room
             .blame_since
@@ -340,43 +319,25 @@ impl Server {
         false
     }
 
-    /// List `key` to be driven again when its room resumes.
-    pub(super) fn pause_sender(&mut self, li: usize, key: usize) {
-        if self.conns.get_mut(key).is_some_and(|c| c.mark_paused()) {
-            self.listeners[li].room.paused.push(key as u32);
-        }
-    }
-
     /// No member is above `--write-buffer`: every sender that waited goes on.
     fn resume_room(&mut self, li: usize) {
-        let room = &mut self.listeners[li].room;
+        let room = &mut self.listeners[li].delivery;
         let now = self.now_ms;
         let waited = room
             .paused_since
             .take()
             .map_or(0, |t| now.saturating_sub(t));
         self.counters[li].room_paused_ms.add(waited);
-        let paused = std::mem::take(&mut room.paused);
+        let resumed = self.resume_senders(li);
         trace!(
-            "room {}: no member above --write-buffer; resuming {} senders after {waited} ms",
-            self.listeners[li].endpoint,
-            paused.len()
+            "room {}: no member above --write-buffer; resumed {resumed} senders after {waited} ms",
+            self.listeners[li].endpoint
         );
-        for k in &paused {
-            let k = *k as usize;
-            if self.conns.get_mut(k).is_some_and(|c| c.take_paused()) {
-                self.defer(k);
-            }
-        }
-        // Keep the list's memory for the next pause.
-        let mut paused = paused;
-        paused.clear();
-        self.listeners[li].room.paused = paused;
     }
 
     /// Take a closed connection out of its room.
     pub(super) fn leave_room<S>(&mut self, li: usize, conn: &Conn<S>) {
-        let room = &mut self.listeners[li].room;
+        let room = &mut self.listeners[li].delivery;
         let idx = conn.member_idx();
         let key = room.members.swap_remove(idx);
         if conn.is_draining() {
@@ -397,9 +358,9 @@ impl Server {
                 self.resume_room(li);
             }
         }
-        if self.listeners[li].room.is_room {
+        if self.listeners[li].delivery.chat {
             self.reblame(li);
-            let room = &mut self.listeners[li].room;
+            let room = &mut self.listeners[li].delivery;
             room.accounts.remove(&key);
             let now = self.now_ms;
             // Accounts of members long forgiven go too.

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use log::info;
 
-use super::{Server, Socket};
+use super::world::Sock;
+use super::{Server, Socket, World};
 
-impl Server {
+impl<W: World> Server<W> {
     /// Stop gracefully: close the welcoming sockets, stop taking requests,
     /// deliver every reply already owed for up to `grace`, then close.
     /// [`is_finished`](Self::is_finished) says when all is done.
@@ -30,9 +31,7 @@ impl Server {
         info!("shutting down: no new connections; delivering owed replies for up to {grace:?}");
         for l in &mut self.listeners {
             if let Socket::Tcp(t) = &mut l.socket {
-                if let Some(r) = &self.registry {
-                    let _ = r.deregister(t);
-                }
+                let _ = self.world.deregister(Sock::Listener(t));
                 // Closing the welcoming socket refuses new connections at
                 // once instead of leaving them in the backlog.
                 l.socket = Socket::Closed;

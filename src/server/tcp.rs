@@ -5,17 +5,17 @@
 use std::fmt;
 
 use log::{debug, trace};
-use mio::event::Event;
 
 use super::drive::{self, Cx, Driven};
-use super::{Server, READS_PER_TURN, WORK_PER_TURN};
+use super::world::{self, Ready, Sock};
+use super::{Server, World, READS_PER_TURN, WORK_PER_TURN};
 use crate::conn::Event as ConnEvent;
 use crate::inbuf::{Budget, Serving};
 use crate::service::ConnId;
 
-impl Server {
+impl<W: World> Server<W> {
     /// A readiness event for connection `key`.
-    pub(super) fn conn_ready(&mut self, key: usize, event: &Event) {
+    pub(super) fn conn_ready(&mut self, key: usize, event: &Ready) {
         let Some(conn) = self.conns.get_mut(key) else {
             // A connection closed earlier in this same batch of events: its
             // event is stale. (If its slot was reused, the new connection
@@ -26,10 +26,10 @@ impl Server {
         };
         // An error or hang-up is reported to the read: the next read
         // returns the error or EOF, and the connection closes there.
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        if event.readable || event.read_closed || event.error {
             conn.set_may_read(true);
         }
-        if event.is_read_closed() {
+        if event.read_closed {
             conn.set_peer_fin_seen();
         }
         self.drive_key(key);
@@ -42,7 +42,7 @@ impl Server {
         };
         let li = conn.listener();
         let listener = &mut self.listeners[li];
-        let fanout_cost = listener.room.len().saturating_sub(1).max(1);
+        let fanout_cost = listener.delivery.len().saturating_sub(1).max(1);
         let mut cx = Cx {
             key,
             serving: Serving {
@@ -62,7 +62,7 @@ impl Server {
             counters: &self.counters[li],
             now_ms: self.now_ms,
             reads_left: READS_PER_TURN,
-            input_paused: listener.room.is_paused(),
+            input_paused: listener.delivery.is_paused(),
             traffic: false,
         };
         let driven = drive::drive(conn, &mut cx, &mut self.scratch);
@@ -104,8 +104,7 @@ impl Server {
         self.update_interest(key);
     }
 
-    /// Re-register only when the interest the connection needs changed, so
-    /// the usual request → reply round costs no `epoll_ctl` at all.
+    /// Re-register if the interest the connection needs changed.
     fn update_interest(&mut self, key: usize) {
         let write_buffer = self.opts.write_buffer;
         let token = self.conn_token(key);
@@ -115,25 +114,11 @@ impl Server {
         let Some(want) = conn.wanted_interest(write_buffer) else {
             return;
         };
-        if want == conn.interest() {
-            return;
-        }
-        let why = if want.is_writable() && !want.is_readable() {
-            "replies above --write-buffer: stop reading until they drain (backpressure)"
-        } else if want.is_writable() {
-            "replies pending: wake when the send buffer has room"
-        } else {
-            "nothing pending: wake only for input"
-        };
-        trace!(
-            "conn {key}: interest {:?} -> {want:?} ({why})",
-            conn.interest()
-        );
-        let Some(registry) = &self.registry else {
-            return;
-        };
-        match registry.reregister(conn.stream_mut(), token, want) {
-            Ok(()) => conn.set_interest(want),
+        let have = conn.interest();
+        let sock = Sock::Stream(conn.stream_mut());
+        let who = format_args!("conn {key}");
+        match world::update_interest(&mut self.world, sock, token, have, want, who) {
+            Ok(now) => conn.set_interest(now),
             Err(e) => self.close(key, &format_args!("reregister: {e}")),
         }
     }
@@ -146,28 +131,12 @@ impl Server {
         }
     }
 
-    /// Drive `key` again on the next turn.
-    pub(super) fn defer(&mut self, key: usize) {
-        if self.conns.get_mut(key).is_some_and(|c| c.mark_deferred()) {
-            self.deferred.push_back(key);
-        }
-    }
-
-    /// Drive `key` before this event's handling returns.
-    pub(super) fn mark_dirty(&mut self, key: usize) {
-        if self.conns.get_mut(key).is_some_and(|c| c.mark_dirty()) {
-            self.dirty.push_back(key);
-        }
-    }
-
     /// Close now; what was not written is dropped. `why` is for the log.
     pub(super) fn close(&mut self, key: usize, why: &dyn fmt::Display) {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
-        if let Some(r) = &self.registry {
-            let _ = r.deregister(conn.stream_mut());
-        }
+        let _ = self.world.deregister(Sock::Stream(conn.stream_mut()));
         let li = conn.listener();
         self.leave_room(li, &conn);
         self.counters[li].pending_out.sub(conn.pending_out() as u64);

@@ -29,13 +29,13 @@ pub(super) struct Entry {
     pub id: u32,
 }
 
-/// The deadline heap.
+/// The deadline heap: when to look at which connection next.
 #[derive(Debug, Default)]
-pub(super) struct Deadlines {
+pub(super) struct TimerHeap {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
-impl Deadlines {
+impl TimerHeap {
     /// Schedule a check.
     pub(super) fn push(&mut self, entry: Entry) {
         self.heap.push(Reverse(entry));
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn pops_in_deadline_order_only_when_due() {
-        let mut d = Deadlines::default();
+        let mut d = TimerHeap::default();
         d.push(e(30, 1));
         d.push(e(10, 2));
         d.push(e(20, 3));
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_live_entries() {
-        let mut d = Deadlines::default();
+        let mut d = TimerHeap::default();
         for k in 0..3000 {
             d.push(e(k as u64, k));
         }

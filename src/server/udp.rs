@@ -30,9 +30,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use log::{debug, trace, warn};
-use mio::net::UdpSocket;
 use mio::{Interest, Token};
 
+use super::world::{self, Sock, World};
 use super::{Server, Socket};
 use crate::service::To;
 use crate::stats::ListenerCounters;
@@ -56,8 +56,8 @@ pub(crate) const REPLY_TOO_LONG: &[u8] = b"ERR reply too long";
 
 /// A UDP listener's socket and its unsent datagrams.
 #[derive(Debug)]
-pub(crate) struct UdpSide {
-    socket: UdpSocket,
+pub(crate) struct UdpSide<U> {
+    socket: U,
     unsent: Unsent,
     /// Readiness was reported and `WouldBlock` not yet seen since.
     may_read: bool,
@@ -83,12 +83,9 @@ impl Unsent {
     }
 }
 
-impl UdpSide {
+impl<U> UdpSide<U> {
     /// A socket registered for READABLE.
-    pub(crate) fn new(socket: UdpSocket) -> Self {
-        // Runs of datagrams from one peer may then arrive as one buffer
-        // (cut back into datagrams by RecvBatch): where the kernel will.
-        mmsg::enable_gro(&socket);
+    pub(crate) fn new(socket: U) -> Self {
         UdpSide {
             socket,
             unsent: Unsent::default(),
@@ -98,15 +95,17 @@ impl UdpSide {
     }
 
     /// The socket, to register it.
-    pub(crate) fn socket_mut(&mut self) -> &mut UdpSocket {
+    pub(crate) fn socket_mut(&mut self) -> &mut U {
         &mut self.socket
     }
 
     /// Put a datagram in this turn's batch, or — if datagrams already wait
     /// in the queue — behind them (a reply) or nowhere (a relay, counted):
     /// replies keep their order.
-    fn push(
+    #[allow(clippy::too_many_arguments)] // the world, then what and where
+    fn push<W: World<Udp = U>>(
         &mut self,
+        world: &mut W,
         batch: &mut SendBatch,
         to: SocketAddr,
         payload: &[u8],
@@ -114,7 +113,7 @@ impl UdpSide {
         counters: &ListenerCounters,
     ) {
         if let Some(why) = blocked_peer(to) {
-            debug!("udp {}: not sending to {to}: {why}", self.local());
+            debug!("udp {}: not sending to {to}: {why}", self.local(world));
             return;
         }
         let mut payload = payload;
@@ -126,7 +125,7 @@ impl UdpSide {
             counters.udp_too_long.add(1);
             debug!(
                 "udp {}: {} of {} bytes to {to} is over the UDP limit ({}); {}",
-                self.local(),
+                self.local(world),
                 if relay { "relay" } else { "reply" },
                 payload.len(),
                 max_payload(to),
@@ -151,13 +150,18 @@ impl UdpSide {
         }
         batch.push(to, payload, relay);
         if batch.is_full() {
-            self.send_batch(batch, counters);
+            self.send_batch(world, batch, counters);
         }
     }
 
     /// Send the batch, one `sendmmsg` per [`mmsg::BATCH`] messages (a GSO
     /// run of datagrams to one peer is one message).
-    fn send_batch(&mut self, batch: &mut SendBatch, counters: &ListenerCounters) {
+    fn send_batch<W: World<Udp = U>>(
+        &mut self,
+        world: &mut W,
+        batch: &mut SendBatch,
+        counters: &ListenerCounters,
+    ) {
         let socket = &self.socket;
         deliver(
             batch,
@@ -165,7 +169,7 @@ impl UdpSide {
             counters,
             |b: &mut SendBatch, from| {
                 counters.udp_send_calls.add(1);
-                b.send(socket, from)
+                world.send_batch(socket, b, from)
             },
         );
     }
@@ -173,10 +177,10 @@ impl UdpSide {
     /// Send queued datagrams until the queue is empty or the kernel says
     /// `WouldBlock` again. One `send_to` each: this is the slow path, taken
     /// only after the send buffer was full.
-    fn flush(&mut self, counters: &ListenerCounters) {
+    fn flush<W: World<Udp = U>>(&mut self, world: &mut W, counters: &ListenerCounters) {
         while let Some((to, payload)) = self.unsent.queue.front() {
             counters.udp_send_calls.add(1);
-            match self.socket.send_to(payload, *to) {
+            match world.send_to(&self.socket, payload, *to) {
                 Ok(n) => {
                     counters.bytes_out.add(n as u64);
                     counters.udp_datagrams_out.add(1);
@@ -184,13 +188,16 @@ impl UdpSide {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
                         "udp {}: flush: WouldBlock, {} datagrams wait",
-                        self.local(),
+                        self.local(world),
                         self.unsent.queue.len()
                     );
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => debug!("udp {}: send_to {to} failed: {e}; dropped", self.local()),
+                Err(e) => debug!(
+                    "udp {}: send_to {to} failed: {e}; dropped",
+                    self.local(world)
+                ),
             }
             if let Some((_, p)) = self.unsent.queue.pop_front() {
                 self.unsent.bytes -= p.len();
@@ -217,9 +224,9 @@ impl UdpSide {
         }
     }
 
-    fn local(&self) -> String {
-        self.socket
-            .local_addr()
+    fn local<W: World<Udp = U>>(&self, world: &W) -> String {
+        world
+            .udp_local(&self.socket)
             .map_or_else(|_| "?".into(), |a| a.to_string())
     }
 }
@@ -278,14 +285,14 @@ fn deliver(
     batch.clear();
 }
 
-impl Server {
+impl<W: World> Server<W> {
     /// A UDP socket's readiness.
     pub(super) fn udp_ready(&mut self, li: usize, readable: bool, writable: bool) {
         let Socket::Udp(u) = &mut self.listeners[li].socket else {
             return;
         };
         if writable {
-            u.flush(&self.counters[li]);
+            u.flush(&mut self.world, &self.counters[li]);
         }
         if readable {
             u.may_read = true;
@@ -297,7 +304,7 @@ impl Server {
     /// limit, or too many unsent replies: up to [`mmsg::BATCH`] datagrams
     /// per `recvmmsg`, their replies sent [`mmsg::BATCH`] per `sendmmsg`.
     pub(super) fn recv_some(&mut self, li: usize) {
-        self.recv_some_with(li, |batch, socket| batch.recv(socket));
+        self.recv_some_with(li, |world, batch, socket| world.recv_batch(socket, batch));
     }
 
     /// [`recv_some`](Self::recv_some) with its receive call given: the
@@ -305,7 +312,7 @@ impl Server {
     fn recv_some_with(
         &mut self,
         li: usize,
-        mut recv: impl FnMut(&mut RecvBatch, &UdpSocket) -> io::Result<usize>,
+        mut recv: impl FnMut(&mut W, &mut RecvBatch, &W::Udp) -> io::Result<usize>,
     ) {
         let write_buffer = self.opts.write_buffer;
         let now = self.now;
@@ -329,7 +336,7 @@ impl Server {
                 break;
             }
             counters.udp_recv_calls.add(1);
-            let n = match recv(inb, &u.socket) {
+            let n = match recv(&mut self.world, inb, &u.socket) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(
@@ -392,8 +399,8 @@ impl Server {
                 for (to, payload) in self.outbox.messages() {
                     counters.frames_out.add(1);
                     match to {
-                        To::Sender => u.push(out, peer, payload, false, counters),
-                        To::Addr(a) => u.push(out, a, payload, true, counters),
+                        To::Sender => u.push(&mut self.world, out, peer, payload, false, counters),
+                        To::Addr(a) => u.push(&mut self.world, out, a, payload, true, counters),
                         To::Others => debug!("udp service addressed its TCP room: ignored"),
                     }
                 }
@@ -401,28 +408,21 @@ impl Server {
             }
             // This batch's replies go out before the next batch comes in, so
             // the socket's send queue, not ours, absorbs them.
-            u.send_batch(out, counters);
+            u.send_batch(&mut self.world, out, counters);
         }
         let want = u.wanted_interest(write_buffer);
-        if want != u.interest {
-            trace!(
-                "udp {}: interest {:?} -> {want:?} ({})",
-                listener.endpoint,
-                u.interest,
-                match (want.is_readable(), want.is_writable()) {
-                    (true, true) => "datagrams wait to be sent: wake when the send buffer has room",
-                    (false, _) =>
-                        "unsent replies above --write-buffer: stop receiving until they drain",
-                    _ => "nothing queued: wake only for input",
-                }
-            );
-            if let Some(r) = &self.registry {
-                let token = Token(self.token_base + li);
-                match r.reregister(&mut u.socket, token, want) {
-                    Ok(()) => u.interest = want,
-                    Err(e) => warn!("udp {}: reregister: {e}", listener.endpoint),
-                }
-            }
+        let token = Token(self.token_base + li);
+        let who = format_args!("udp {}", listener.endpoint);
+        match world::update_interest(
+            &mut self.world,
+            Sock::Udp(&mut u.socket),
+            token,
+            u.interest,
+            want,
+            who,
+        ) {
+            Ok(now) => u.interest = now,
+            Err(e) => warn!("udp {}: reregister: {e}", listener.endpoint),
         }
     }
 }

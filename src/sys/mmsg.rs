@@ -47,7 +47,9 @@ const SLOT: usize = 65_536;
 /// The slots take 2 MiB of address space, allocated zeroed, so the
 /// operating system maps a page only when a datagram is first written to
 /// it: with 64-byte datagrams the batch is resident in 32 pages.
-pub(crate) struct RecvBatch {
+#[doc(hidden)]
+#[allow(unreachable_pub)] // named by the server's World seam (server/world.rs)
+pub struct RecvBatch {
     bufs: Box<[u8]>,
     got: Vec<Got>,
 }
@@ -94,6 +96,23 @@ impl RecvBatch {
         imp::recv(socket, &mut self.bufs, &mut self.got)?;
         Ok(self.got.len())
     }
+
+    /// Fill the batch as a receive call would, from the simulated world
+    /// (`server/sim/`): one datagram a slot, at most [`BATCH`].
+    #[cfg(test)]
+    pub(crate) fn fill(&mut self, datagrams: impl Iterator<Item = (SocketAddr, Vec<u8>)>) -> usize {
+        self.got.clear();
+        for (i, (from, d)) in datagrams.take(BATCH).enumerate() {
+            let len = d.len().min(SLOT);
+            self.bufs[i * SLOT..i * SLOT + len].copy_from_slice(&d[..len]);
+            self.got.push(Got {
+                from: Some(from),
+                len,
+                segment: None,
+            });
+        }
+        self.got.len()
+    }
 }
 
 /// Ask the kernel to deliver runs of datagrams from one sender as one
@@ -110,7 +129,9 @@ pub(crate) const GSO: bool = cfg!(any(target_os = "linux", target_os = "android"
 /// reused arena, so queueing one allocates nothing once the arena has
 /// grown to a batch's size.
 #[derive(Default)]
-pub(crate) struct SendBatch {
+#[doc(hidden)]
+#[allow(unreachable_pub)] // named by the server's World seam (server/world.rs)
+pub struct SendBatch {
     arena: Vec<u8>,
     items: Vec<Item>,
     /// The kernel refused a run once (no GSO on that route): single

@@ -105,7 +105,7 @@ fn a_persistent_receive_error_ends_the_turn_instead_of_spinning() {
     };
     u.may_read = true;
     let mut calls = 0;
-    server.recv_some_with(0, |_, _| {
+    server.recv_some_with(0, |_, _, _| {
         calls += 1;
         assert!(calls < 1000, "the receive loop spins on a persistent error");
         Err(io::Error::from(io::ErrorKind::ConnectionRefused))

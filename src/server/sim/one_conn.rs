@@ -12,12 +12,12 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 
-use super::drive::{drive, Cx, Driven};
 use crate::conn::{BufPool, Conn, Event, State, Stream};
 use crate::framing::Framing;
 use crate::inbuf::{Budget, Serving};
 use crate::options::Options;
 use crate::oracle;
+use crate::server::drive::{drive, Cx, Driven};
 use crate::service::{self, ConnId, Outbox, Service};
 use crate::stats::ListenerCounters;
 
