@@ -166,25 +166,7 @@ fn udp_requests_one_datagram_each_and_expect_applies() {
 /// A server answering every line it reads with `ok\n` (3 bytes), whatever
 /// the line's length.
 fn ok_per_line_server() -> std::net::SocketAddr {
-    use std::io::BufRead;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
-                let mut line = Vec::new();
-                while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                    line.clear();
-                    if s.write_all(b"ok\n").is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    slow_ok_server(std::time::Duration::ZERO)
 }
 
 /// With `--request`, MB/s counts the reply bytes read (3 a reply here),
