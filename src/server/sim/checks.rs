@@ -317,6 +317,26 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
             ));
         }
     }
+    // A guarded source's datagram is dropped as it comes, never handed to
+    // the service (docs/protocol.md; `frames_received_total` counts what
+    // is): the reply guard alone would hide a switched-off receive guard
+    // from echo, upper and count, not from a chat room.
+    if sim.family == Family::Udp {
+        let guarded =
+            |c: &&super::scenario::UdpClient| [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
+        let handed: usize = sim
+            .udp
+            .iter()
+            .filter(|c| !guarded(c))
+            .map(|c| c.datagrams.len())
+            .sum();
+        let frames_in = sim.server.all.snapshot().frames_in;
+        if frames_in != handed as u64 {
+            return Err(format!(
+                "{frames_in} datagrams handed to the service, want {handed} (those from unguarded ports)"
+            ));
+        }
+    }
     if sim.family == Family::Flood && sim.server.all.snapshot().peak_conn_pending == 0 {
         return Err("the flood never reached a member".into());
     }
