@@ -229,7 +229,11 @@ impl SendBatch {
     /// The datagrams of item `i` (one, or a run's).
     pub(crate) fn datagrams_of(&self, i: usize) -> impl Iterator<Item = &[u8]> + '_ {
         let it = self.items[i];
-        self.arena[it.start..it.start + it.len].chunks(it.segment)
+        let bytes = &self.arena[it.start..it.start + it.len];
+        // An empty datagram is one datagram, not none (chunks() yields
+        // none): else an empty reply requeued at WouldBlock is lost.
+        let whole = std::iter::once(bytes).filter(|b| b.is_empty());
+        whole.chain(bytes.chunks(it.segment))
     }
 
     /// Messages in the batch (a GSO run is one).

@@ -203,6 +203,19 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
                     p.last_io
                 ));
             }
+            Kind::Pauser => {
+                let (paused_at, ms) = c.pause.unwrap_or_default();
+                let want =
+                    oracle::replies(sim.service, sim.framing, &c.input[..paused_at], 64, false);
+                if reset || c.got != want || at != p.last_io + idle {
+                    return Err(format!(
+                        "{who}: paused {ms} ms after byte {paused_at}; cut at {at} ms (reset {reset}), idle since {} ms, --idle-timeout {idle} ms; got {} bytes, want {}",
+                        p.last_io,
+                        c.got.len(),
+                        want.len()
+                    ));
+                }
+            }
             Kind::Trickler if stop.is_none() => {
                 let mut want = oracle::replies(
                     sim.service,
@@ -273,10 +286,22 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
         }
     }
     for c in &sim.udp {
+        // docs/protocol.md: nothing to (so nothing from) port 0 or a small
+        // service's port; a reply over 65,507 bytes (IPv4) becomes
+        // `ERR reply too long`.
+        let guarded = [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
         let want: Vec<Vec<u8>> = c
             .datagrams
             .iter()
+            .filter(|_| !guarded)
             .map(|d| oracle::answer(sim.service, d))
+            .map(|a| {
+                if a.len() > 65_507 {
+                    b"ERR reply too long".to_vec()
+                } else {
+                    a
+                }
+            })
             .collect();
         let got: Vec<Vec<u8>> = net
             .inbox
@@ -289,6 +314,26 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
                 c.addr,
                 got.len(),
                 want.len()
+            ));
+        }
+    }
+    // A guarded source's datagram is dropped as it comes, never handed to
+    // the service (docs/protocol.md; `frames_received_total` counts what
+    // is): the reply guard alone would hide a switched-off receive guard
+    // from echo, upper and count, not from a chat room.
+    if sim.family == Family::Udp {
+        let guarded =
+            |c: &&super::scenario::UdpClient| [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
+        let handed: usize = sim
+            .udp
+            .iter()
+            .filter(|c| !guarded(c))
+            .map(|c| c.datagrams.len())
+            .sum();
+        let frames_in = sim.server.all.snapshot().frames_in;
+        if frames_in != handed as u64 {
+            return Err(format!(
+                "{frames_in} datagrams handed to the service, want {handed} (those from unguarded ports)"
             ));
         }
     }

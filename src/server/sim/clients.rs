@@ -4,7 +4,8 @@
 //!
 //! | kind | does | expects |
 //! |---|---|---|
-//! | `Good` | sends its frames in random chunks, reads in random amounts, stops and resumes reading, half-closes when done (or right after sending) | every reply exactly once, in order, then the server's close; never reset |
+//! | `Good` | sends its frames in random chunks, reads in random amounts, stops and resumes reading, may stop sending at a frame's end for a while shorter than `--idle-timeout` (`pause`), half-closes when done (or right after sending) | every reply exactly once, in order, then the server's close; never reset |
+//! | `Pauser` | sends its first frames, then stops sending (reading on) for longer than `--idle-timeout` | the replies to those frames, then cut at its last byte + `--idle-timeout`, to the ms |
 //! | `Idler` | a few requests, then silence | cut at its last byte either way + `--idle-timeout`, to the ms |
 //! | `Trickler` | whole frames, then a frame one byte at a time that never ends | its replies, `ERR frame timeout` (line), the server's FIN at the frame's first byte + `--frame-timeout`, to the ms |
 //! | `Resetter` | sends, then resets | nothing (the others are unharmed) |
@@ -23,6 +24,7 @@ use crate::framing::Framing;
 pub(crate) enum Kind {
     Good,
     Idler,
+    Pauser,
     Trickler,
     Resetter,
     Hog,
@@ -41,6 +43,10 @@ pub(crate) struct Client {
     /// What it will send, and how much went.
     pub input: Vec<u8>,
     pub sent: usize,
+    /// Stop sending at this byte (a frame's end) for this many ms, once;
+    /// sending resumes at `resume_at` (0: the pause has not begun).
+    pub pause: Option<(usize, u64)>,
+    pub resume_at: u64,
     /// Where the frame that never ends begins (a trickler's).
     pub partial_at: usize,
     /// What it received.
@@ -82,6 +88,8 @@ impl Client {
             input: Vec::new(),
             sent: 0,
             partial_at: usize::MAX,
+            pause: None,
+            resume_at: 0,
             got: Vec::new(),
             next_at: connect_at,
             gap: 3,
@@ -159,7 +167,8 @@ impl Client {
         }
         // Send.
         let silent = self.kind == Kind::Idler && self.sent == self.input.len();
-        if self.sent < self.input.len() && !self.fin_sent && now >= self.send_from {
+        let resumed = now >= self.send_from && now >= self.resume_at;
+        if self.sent < self.input.len() && !self.fin_sent && resumed {
             let max = if self.kind == Kind::Trickler && self.sent >= self.partial_at {
                 1
             } else if self.kind == Kind::Trickler {
@@ -167,8 +176,19 @@ impl Client {
             } else {
                 rng.range(1, self.chunk_max as u64) as usize
             };
-            let end = (self.sent + max).min(self.input.len());
+            let pause = self.pause.filter(|_| self.resume_at == 0);
+            let stop = pause.map_or(self.input.len(), |(at, _)| at);
+            let end = (self.sent + max).min(stop);
             self.sent += net.send(id, &self.input[self.sent..end]);
+        }
+        let pause = self.pause.filter(|_| self.resume_at == 0);
+        if let Some((at, ms)) = pause.filter(|&(at, _)| self.sent == at) {
+            if net.pipes[id].read_total >= at {
+                // The pause begins (once) when the server has its last
+                // byte before it: the idle clock starts then, not at our
+                // send (an accept may come late).
+                self.resume_at = now + ms;
+            }
         }
         // Read (a hog never does; anyone may pause for a while).
         let reads = !matches!(self.kind, Kind::Hog | Kind::Stuck) && now >= self.reading_from;
@@ -203,7 +223,7 @@ fn caps(kind: Kind, rng: &mut Rng) -> (usize, usize) {
         Kind::Stuck => (256, rng.range(16, 128) as usize),
         // Room for every reply: the server's close is then its decision's
         // moment, not the moment the client made room for its last reply.
-        Kind::Trickler | Kind::Idler => (rng.range(16, 2048) as usize, 65_536),
+        Kind::Trickler | Kind::Idler | Kind::Pauser => (rng.range(16, 2048) as usize, 65_536),
         Kind::Hog => (rng.range(64, 1024) as usize, rng.range(16, 256) as usize),
         _ => (rng.range(16, 2048) as usize, rng.range(16, 2048) as usize),
     }

@@ -13,6 +13,19 @@
 //!   end:  every client's expectation, from crate::oracle (checks.rs)
 //! ```
 //!
+//! Simulated: clients that send in random chunks, read slowly or never,
+//! stop and resume reading, pause sending mid-stream (shorter than
+//! `--idle-timeout`: never cut; longer: cut to the ms), half-close, reset,
+//! trickle a frame that never ends, hog, join a chat room and get stuck;
+//! UDP clients, some from a port the reflection guard refuses, some
+//! sending empty datagrams or one whose reply is too big (clients.rs,
+//! scenario.rs). Faults (world.rs, sockets.rs), at random: `Interrupted`,
+//! short writes, spurious readiness, EMFILE on accept (every family), a
+//! new connection's registration failing (Streams, MaxConns), full UDP
+//! send buffers. Not simulated: IPv6 peers, several `--workers` loops
+//! sharing places (one loop here), UDP chat, short reads of a datagram
+//! (GRO) and `sendmmsg` errors other than `WouldBlock`.
+//!
 //! Everything follows from the seed, so a failure names its seed and
 //! `SOCKLOOP_SEED=<n> cargo test --release --lib sim` replays it exactly.
 //! CI runs [`CI_SEEDS`] seeds; a soak runs more:
@@ -99,6 +112,11 @@ mod tests {
     #[test]
     fn nothing_reset_before_grace_ends_and_everything_owed_delivered() {
         run_seeds(4_000_000, 300, Some(Family::Shutdown));
+    }
+
+    #[test]
+    fn udp_guarded_sources_never_answered_and_odd_datagrams_as_documented() {
+        run_seeds(8_000_000, 300, Some(Family::Udp));
     }
 
     #[test]

@@ -46,7 +46,8 @@ const MIXED: [Family; 6] = [
     Family::Udp,
 ];
 
-/// A UDP client: its datagrams, in order.
+/// A UDP client: its datagrams, in order; from a guarded port (0, 7, 9,
+/// 13, 19, 37) at times, some empty, one too big to answer (`upper`).
 #[derive(Debug)]
 pub(crate) struct UdpClient {
     pub addr: SocketAddr,
@@ -157,7 +158,12 @@ impl Sim {
         let faults = Faults {
             interrupted: 5,
             short_write: 30,
-            emfile: if chat { 0 } else { 3 },
+            emfile: 3,
+            register: if matches!(family, Family::MaxConns | Family::Streams) {
+                3
+            } else {
+                0
+            },
             spurious: 5,
             udp_blocked: 10,
         };
@@ -217,7 +223,7 @@ impl Sim {
                 ][rng.below(5) as usize],
                 Family::Shutdown => [Kind::Good, Kind::Good, Kind::Hog][rng.below(3) as usize],
                 Family::Timeouts => {
-                    [Kind::Good, Kind::Idler, Kind::Trickler][rng.below(3) as usize]
+                    [Kind::Good, Kind::Idler, Kind::Trickler, Kind::Pauser][rng.below(4) as usize]
                 }
                 Family::Chat if i == n => Kind::Stuck,
                 Family::Chat | Family::Flood => Kind::Member,
@@ -234,6 +240,21 @@ impl Sim {
             c.chunk_max = rng.range(1, 64) as usize;
             c.read_max = rng.range(64, 512) as usize;
             c.fin_early = rng.chance(40);
+            let idle = self.opts.idle_timeout.map_or(1_000, crate::options::millis);
+            if kind == Kind::Pauser || (kind == Kind::Good && rng.chance(30)) {
+                // Stop sending at a frame's end, mid-stream: a good client
+                // for less than --idle-timeout (never cut for it), a pauser
+                // for longer (cut, to the ms).
+                let frames = rng.range(1, 4) as usize;
+                let first = requests(rng, self.framing, frames, 24);
+                let ms = if kind == Kind::Pauser {
+                    rng.range(idle + 50, idle + 500)
+                } else {
+                    rng.range(1, idle - 100)
+                };
+                c.pause = Some((first.len(), ms));
+                c.input.splice(0..0, first);
+            }
             match kind {
                 Kind::Trickler => {
                     c.partial_at = c.input.len();
@@ -254,7 +275,7 @@ impl Sim {
                 }
                 Kind::Member => c.send_from = u64::MAX,
                 Kind::Stuck => c.input.clear(),
-                Kind::Good => {}
+                Kind::Good | Kind::Pauser => {}
             }
             self.clients.push(c);
         }
@@ -288,9 +309,27 @@ impl Sim {
                         d
                     })
                     .collect();
+                let mut datagrams: Vec<Vec<u8>> = datagrams;
+                if rng.chance(20) {
+                    // Empty: echo and upper answer it with an empty
+                    // datagram, count with "0".
+                    let k = rng.below(datagrams.len() as u64 + 1) as usize;
+                    datagrams.insert(k, Vec::new());
+                }
+                if self.service == "upper" && rng.chance(20) {
+                    // Its reply (three times its size) over the largest
+                    // datagram: answered `ERR reply too long`.
+                    datagrams.push("ΐ".repeat(11_000).into_bytes());
+                }
+                // A source port of the reflection guard's: never answered.
+                let guarded = rng.chance(25);
+                let mut addr = addr(i);
+                if guarded {
+                    addr.set_port([0, 7, 9, 13, 19, 37][rng.below(6) as usize]);
+                }
                 let next_at = rng.range(0, 20);
                 self.udp.push(UdpClient {
-                    addr: addr(i),
+                    addr,
                     datagrams,
                     sent: 0,
                     next_at,

@@ -193,6 +193,13 @@ impl World for SimWorld {
 
     fn register(&mut self, s: Sock<'_, Self>, token: Token, interest: Interest) -> io::Result<()> {
         let mut net = self.0.borrow_mut();
+        if let Sock::Stream(st) = &s {
+            let pct = net.faults.register;
+            if !net.pipes[st.id].registered && net.rng.chance(pct) {
+                net.pipes[st.id].reg_failed = true;
+                return Err(io::Error::from_raw_os_error(libc::ENOMEM));
+            }
+        }
         net.set_reg(&s, Some((token, interest)));
         net.readiness(&s, token, interest);
         Ok(())

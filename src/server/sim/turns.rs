@@ -143,8 +143,13 @@ impl Sim {
         self.clients.iter().all(|c| !c.active())
             && self.server.conns.is_empty()
             && self.udp.iter().all(|c| {
+                // A guarded source is owed nothing: done once the server
+                // took all it was sent.
+                let guarded = [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
+                let owed = if guarded { 0 } else { c.datagrams.len() };
                 c.sent == c.datagrams.len()
-                    && net.inbox.get(&c.addr).map_or(0, |q| q.len()) >= c.datagrams.len()
+                    && net.inbox.get(&c.addr).map_or(0, |q| q.len()) >= owed
+                    && net.udps.iter().all(|u| u.inq.is_empty())
             })
             && (!self.stopped || self.server.is_finished())
     }

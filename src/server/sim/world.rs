@@ -92,8 +92,9 @@ pub(crate) struct Pipe {
     pub reads: Vec<(u64, usize)>,
     /// Bytes the server has read.
     pub read_total: usize,
-    /// Registered once (a connection refused at the cap never is).
+    /// Registered once (never if refused at the cap or its registration failed).
     pub registered: bool,
+    pub reg_failed: bool,
     /// The turn since which input waits unread while the server may read
     /// it (for the starvation check).
     pub waiting_since: Option<u64>,
@@ -115,6 +116,7 @@ pub(crate) struct Faults {
     pub interrupted: u64,
     pub short_write: u64,
     pub emfile: u64,
+    pub register: u64, // a new connection's registration fails
     pub spurious: u64,
     pub udp_blocked: u64,
 }
@@ -223,6 +225,7 @@ impl Net {
             read_total: 0,
             waiting_since: None,
             registered: false,
+            reg_failed: false,
         });
         let (_, backlog, reg) = &mut self.listeners[li];
         backlog.push_back(id);
@@ -393,7 +396,7 @@ impl Net {
         p.end = End::Closed { at: now, reset };
         p.reg = None;
         p.waiting_since = None;
-        if !p.registered {
+        if !p.registered && !p.reg_failed {
             // Refused at the cap: only right if the cap was reached.
             let open = self.open_conns();
             if open < self.max_conns {
