@@ -11,19 +11,12 @@ use common::servers::{load, load_ok, target};
 #[test]
 fn garbage_answers_are_an_error_not_a_hang() {
     // A server that answers every read with bytes no framing wants.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut b = [0u8; 4096];
-                while let Ok(n) = s.read(&mut b) {
-                    if n == 0 || s.write_all(b"?garbage\x00\xff\r\n").is_err() {
-                        return;
-                    }
-                }
-            });
+    let addr = thread_per_connection(|mut s| {
+        let mut b = [0u8; 4096];
+        while let Ok(n) = s.read(&mut b) {
+            if n == 0 || s.write_all(b"?garbage\x00\xff\r\n").is_err() {
+                return;
+            }
         }
     });
     let t = target(addr);
@@ -206,22 +199,15 @@ fn mb_per_sec_with_request_counts_the_reply_bytes_read() {
 #[test]
 fn an_http_body_delimited_by_the_close_completes_the_reply() {
     use std::io::BufRead;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
-                let mut line = String::new();
-                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                    if line == "\r\n" {
-                        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nbody");
-                        return; // dropped: closed
-                    }
-                    line.clear();
-                }
-            });
+    let addr = thread_per_connection(|mut s| {
+        let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+            if line == "\r\n" {
+                let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nbody");
+                return; // dropped: closed
+            }
+            line.clear();
         }
     });
     let v = load_ok(&[
@@ -250,22 +236,31 @@ fn an_http_body_delimited_by_the_close_completes_the_reply() {
 /// A server answering every line with `ok\n`, each after `delay`.
 fn slow_ok_server(delay: std::time::Duration) -> std::net::SocketAddr {
     use std::io::BufRead;
+    thread_per_connection(move |mut s| {
+        let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut line = Vec::new();
+        while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            line.clear();
+            std::thread::sleep(delay);
+            if s.write_all(b"ok\n").is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// A test server on a free port of 127.0.0.1 that runs `serve` on a
+/// thread of its own for each connection it accepts.
+fn thread_per_connection(
+    serve: impl Fn(std::net::TcpStream) + Clone + Send + 'static,
+) -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
         for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
-                let mut line = Vec::new();
-                while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                    line.clear();
-                    std::thread::sleep(delay);
-                    if s.write_all(b"ok\n").is_err() {
-                        return;
-                    }
-                }
-            });
+            let Ok(s) = s else { return };
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(s));
         }
     });
     addr
