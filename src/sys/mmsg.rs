@@ -80,10 +80,8 @@ impl RecvBatch {
     pub(crate) fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
         self.got.iter().enumerate().flat_map(move |(i, g)| {
             let bytes = &self.bufs[i * SLOT..i * SLOT + g.len];
-            // An empty datagram is one datagram, not none.
-            let seg = g.segment.unwrap_or(g.len).max(1);
-            let whole = std::iter::once(bytes).filter(|b| b.is_empty());
-            whole.chain(bytes.chunks(seg)).map(move |d| (g.from, d))
+            let seg = g.segment.unwrap_or(g.len);
+            cut_into_datagrams(bytes, seg).map(move |d| (g.from, d))
         })
     }
 
@@ -229,11 +227,7 @@ impl SendBatch {
     /// The datagrams of item `i` (one, or a run's).
     pub(crate) fn datagrams_of(&self, i: usize) -> impl Iterator<Item = &[u8]> + '_ {
         let it = self.items[i];
-        let bytes = &self.arena[it.start..it.start + it.len];
-        // An empty datagram is one datagram, not none (chunks() yields
-        // none): else an empty reply requeued at WouldBlock is lost.
-        let whole = std::iter::once(bytes).filter(|b| b.is_empty());
-        whole.chain(bytes.chunks(it.segment))
+        cut_into_datagrams(&self.arena[it.start..it.start + it.len], it.segment)
     }
 
     /// Messages in the batch (a GSO run is one).
@@ -295,6 +289,15 @@ mod portable;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 use portable as imp;
 
+/// `bytes` (one datagram, or a GSO/GRO run of them end to end) cut back
+/// into its datagrams of `segment` bytes, the last maybe shorter. An empty
+/// datagram is one datagram, not none — `chunks()` alone yields none, and
+/// an empty reply requeued at `WouldBlock` was lost that way.
+fn cut_into_datagrams(bytes: &[u8], segment: usize) -> impl Iterator<Item = &[u8]> + '_ {
+    let empty = std::iter::once(bytes).filter(|b| b.is_empty());
+    empty.chain(bytes.chunks(segment.max(1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +337,17 @@ mod tests {
         }
         assert!(matches!(inb.recv(&b), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
         Some((messages, seen))
+    }
+
+    #[test]
+    fn an_empty_datagram_is_one_datagram_and_a_run_is_cut_at_its_segment() {
+        let empty: Vec<&[u8]> = cut_into_datagrams(b"", 100).collect();
+        assert_eq!(empty, [b"" as &[u8]]);
+        let run: Vec<&[u8]> = cut_into_datagrams(b"aaabbbc", 3).collect();
+        assert_eq!(run, [b"aaa" as &[u8], b"bbb", b"c"]);
+        let mut q = SendBatch::default();
+        q.push("127.0.0.1:9".parse().unwrap(), b"", false);
+        assert_eq!(q.datagrams_of(0).count(), 1, "a queued empty reply is kept");
     }
 
     #[test]
