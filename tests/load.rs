@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -103,26 +102,14 @@ fn connections_that_all_died_are_not_reported_as_fine() {
 #[test]
 fn sigint_ends_the_run_with_a_summary_that_parses() {
     let srv = serve(&["echo=tcp://127.0.0.1:0"], Options::default());
-    let mut child = bin()
-        .args([
-            "load",
-            &format!("tcp://{}", srv.addrs[0]),
-            "--conns",
-            "4",
-            "--duration",
-            "60",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The first progress line: the run is under way.
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("load:"), "{line}");
+    let (child, _progress) = load_under_way(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "4",
+        "--duration",
+        "60",
+        "--json",
+    ]);
     let start = Instant::now();
     assert!(Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -32,28 +32,16 @@ fn us(v: &serde_json::Value, key: &str, q: &str) -> f64 {
 fn a_stalled_server_shows_in_latency_from_the_due_time_not_in_uncorrected() {
     let _serial = one_at_a_time();
     let srv = spawn_serve(&["--listen", "echo=tcp://127.0.0.1:0"]);
-    let mut child = bin()
-        .args([
-            "load",
-            &format!("tcp://{}", srv.addrs[0]),
-            "--conns",
-            "4",
-            "--rate",
-            "2000",
-            "--duration",
-            "3",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The first progress line: the run is under way.
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.starts_with("load:"), "{line}");
+    let (child, _progress) = load_under_way(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "4",
+        "--rate",
+        "2000",
+        "--duration",
+        "3",
+        "--json",
+    ]);
     srv.signal("STOP");
     std::thread::sleep(Duration::from_millis(300));
     srv.signal("CONT");

@@ -302,6 +302,28 @@ pub fn load(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `sockloop load ARGS` started with no stdin, returned once its first
+/// progress line shows the run is under way. Keep the stderr reader
+/// until the child is done: closing it would fail load's next progress
+/// line.
+pub fn load_under_way(
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut child = bin()
+        .arg("load")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("load:"), "{line}");
+    (child, err)
+}
+
 /// The JSON object a `--json` run printed on stdout.
 pub fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
