@@ -24,15 +24,30 @@ SKIP + WINDOW + its ramp); its stdout is saved to --out FILE if given.
 import argparse, glob, re, signal, socket, subprocess, sys, time
 
 
+def recv(s):
+    """More bytes from the server, or an error: a closed connection or a
+    silent server must end the bench, never hang it."""
+    b = s.recv(65536)
+    if not b:
+        raise ConnectionError("the server closed the connection we ask it over")
+    return b
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    return s
+
+
 class Redis:
     def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
+        self.s = connect(port)
 
     def info(self):
         self.s.sendall(b"INFO\r\n")
         data = b""
         while True:
-            data += self.s.recv(65536)
+            data += recv(self.s)
             if b"\r\n" in data:
                 head = data.index(b"\r\n")
                 n = int(data[1:head])
@@ -50,18 +65,29 @@ class Redis:
 class Nginx:
     def __init__(self, where):
         port, _, path = where.partition("/")
-        self.s = socket.create_connection(("127.0.0.1", int(port)))
+        self.port = int(port)
+        self.s = connect(self.port)
         self.req = b"GET /" + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
     def counts(self):
+        try:
+            return self.ask()
+        except ConnectionError:
+            # nginx may close an idle keep-alive connection (its
+            # keepalive_timeout): ask again over a new one.
+            self.s.close()
+            self.s = connect(self.port)
+            return self.ask()
+
+    def ask(self):
         self.s.sendall(self.req)
         data = b""
         while b"\r\n\r\n" not in data:
-            data += self.s.recv(65536)
+            data += recv(self.s)
         head, _, body = data.partition(b"\r\n\r\n")
         n = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
         while len(body) < n:
-            body += self.s.recv(65536)
+            body += recv(self.s)
         active = int(re.search(rb"Active connections:\s*(\d+)", body).group(1))
         reqs = int(body.split(b"\n")[2].split()[2])
         # Our own connection is active; our requests are counted.
