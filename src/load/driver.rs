@@ -23,9 +23,11 @@ use crate::addr::Endpoint;
 
 mod connect;
 mod due;
+mod look;
 mod traffic;
 
 use due::Due;
+use look::{Look, SPIN};
 
 /// The tokens of the stop waker and the pacing timer (connections use
 /// their index).
@@ -114,15 +116,14 @@ pub(crate) struct Driver<'a, P> {
     ready: Vec<(usize, u64)>,
     progress: Progress,
     tty: bool,
-    /// Closed loop: look for events without sleeping for a while before
-    /// sleeping ([`Driver::wait`]); and whether the last poll brought
-    /// traffic.
-    spin: bool,
+    /// Closed loop with --request: whether to look for events without
+    /// sleeping for a while before sleeping ([`Driver::wait`], look.rs);
+    /// whether the last poll brought traffic; replies so far (all
+    /// connections), for the look's cost per reply.
+    look: Option<Look>,
     flowing: bool,
+    replied: u64,
 }
-
-/// How long a closed-loop driver looks for events before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
 
 impl<'a, P: Protocol> Driver<'a, P> {
     /// A driver for `cfg.conns` connections, the first of which is
@@ -163,11 +164,9 @@ impl<'a, P: Protocol> Driver<'a, P> {
             ready: Vec::new(),
             progress,
             tty: io::stderr().is_terminal(),
-            // Closed loop with --request (issue 19's protocols); echo is
-            // left as it was measured against loadgen, and --rate has its
-            // own wake-ups (pace.rs).
-            spin: cfg.rate.is_none() && !cfg.idle && !cfg.request.is_empty(),
+            look: None,
             flowing: false,
+            replied: 0,
         })
     }
 
@@ -189,6 +188,12 @@ impl<'a, P: Protocol> Driver<'a, P> {
         let cfg = self.cfg;
         let mut events = Events::with_capacity(4096);
         let start = Instant::now();
+        // Closed loop with --request (issue 19's protocols); echo is left
+        // as it was measured against loadgen, and --rate has its own
+        // wake-ups (pace.rs). Begun here: the CPU time is this thread's.
+        if cfg.rate.is_none() && !cfg.idle && !cfg.request.is_empty() {
+            self.look = Some(Look::new(self.measure.ns(start), cpu_ns(), 0));
+        }
         let mut next_progress = start + Duration::from_secs(1);
         loop {
             let now = Instant::now();
@@ -228,6 +233,10 @@ impl<'a, P: Protocol> Driver<'a, P> {
             }
             self.release_due();
             self.measure.tick(now, self.open);
+            let now_ns = self.measure.ns(now);
+            if let Some(look) = self.look.as_mut().filter(|l| now_ns >= l.next_check()) {
+                look.check(now_ns, cpu_ns(), self.replied);
+            }
             if now >= next_progress {
                 self.publish();
                 if self.prints() {
@@ -268,17 +277,15 @@ impl<'a, P: Protocol> Driver<'a, P> {
     }
 
     /// Wait for events, at most `timeout`. Closed loop with `--request`
-    /// (no --rate), while replies flow, it first looks without sleeping
-    /// for up to [`SPIN`]: the next reply is usually that close, and a
-    /// poll that sleeps costs a wake-up on both sides — the server's write
-    /// pays for waking us (an IPI, dear in a VM) and we pay the context
-    /// switch. Against nginx that was a third of the generator's CPU per
-    /// request (perf: `finish_task_switch`), and the server's cost per
-    /// request went up by as much; looking costs less (BENCHMARKS.md,
-    /// issue 19). Once a poll that slept brings nothing (the traffic has
-    /// stopped), the next one sleeps at once.
+    /// (no --rate), while replies flow and the look pays (look.rs), it
+    /// first looks without sleeping for up to [`SPIN`]: a poll that sleeps
+    /// costs a wake-up on both sides — the server's write pays for waking
+    /// us (an IPI, dear in a VM) and we pay the context switch. Once a
+    /// poll that slept brings nothing (the traffic has stopped), the next
+    /// one sleeps at once.
     fn wait(&mut self, events: &mut Events, timeout: Duration, wake: Instant) -> io::Result<()> {
-        if self.spin && self.flowing && !timeout.is_zero() {
+        let looking = self.look.as_ref().is_some_and(Look::looking);
+        if looking && self.flowing && !timeout.is_zero() {
             let until = Instant::now() + SPIN;
             loop {
                 self.poll.poll(events, Some(Duration::ZERO))?;
@@ -408,3 +415,8 @@ impl<'a, P: Protocol> Driver<'a, P> {
 
 #[cfg(test)]
 mod tests;
+
+/// The calling thread's CPU time so far, in ns.
+fn cpu_ns() -> u64 {
+    crate::sys::thread_cpu().as_nanos() as u64
+}
