@@ -1,7 +1,8 @@
 //! `load --rate` on time, and honest about it: latency counts from the due
 //! time (a server stalled for 300 ms shows in it; the uncorrected figure
-//! does not), sends leave within the documented lateness, and
-//! `--max-rate-at` finds a target's known capacity.
+//! does not) to the reply's arrival (`load` itself stalled does not show),
+//! sends leave within the documented lateness, and `--max-rate-at` finds
+//! a target's known capacity.
 
 mod common;
 
@@ -59,6 +60,40 @@ fn a_stalled_server_shows_in_latency_from_the_due_time_not_in_uncorrected() {
     assert!(us(&v, "latency_uncorrected_us", "p99_9") < 100_000.0, "{v}");
     // The sends waited on the target: late, and said so.
     assert!(us(&v, "send_lateness_us", "max") >= 200_000.0, "{v}");
+}
+
+/// A reply is timed by when it arrived (the kernel's receive stamp), not
+/// by when `load` got round to reading it: `load` itself stopped for
+/// 300 ms, twice, with replies arriving meanwhile, does not show in the
+/// server's latency. Timed by the read, the replies that waited out a
+/// stop would be ≥ 300 ms.
+#[test]
+fn a_stalled_load_does_not_show_in_the_servers_latency() {
+    let _serial = one_at_a_time();
+    let srv = spawn_serve(&["--listen", "echo=tcp://127.0.0.1:0"]);
+    let (child, _progress) = load_under_way(&[
+        &format!("tcp://{}", srv.addrs[0]),
+        "--conns",
+        "2",
+        "--pipeline",
+        "4",
+        "--duration",
+        "3",
+        "--json",
+    ]);
+    let pid = child.id() as libc::pid_t;
+    for _ in 0..2 {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    let v = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert!(us(&v, "latency_us", "max") < 100_000.0, "{v}");
 }
 
 #[test]

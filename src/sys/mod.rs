@@ -3,7 +3,8 @@
 //! `--max-conns`, is the real cap on connections), the batched UDP calls
 //! `recvmmsg`/`sendmmsg` with GRO and GSO (`mmsg.rs`), a nanosecond timer a
 //! `Poll` can wait on (`timer.rs`, load's `--rate` pacing), the port-sparing
-//! bind for many outgoing connections, and a thread's CPU time.
+//! bind for many outgoing connections, a thread's CPU time, and when bytes
+//! reached a socket (`stamp.rs`, how `load` times replies).
 
 use std::io;
 
@@ -78,6 +79,7 @@ pub(crate) fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io:
 }
 
 pub(crate) mod mmsg;
+pub(crate) mod stamp;
 pub(crate) mod timer;
 
 /// CPU time (user + system) the calling thread has used.

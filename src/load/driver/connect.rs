@@ -37,6 +37,11 @@ impl<P: Protocol> Driver<'_, P> {
         let src =
             (!self.sources.is_empty()).then(|| self.sources[(self.first + i) % self.sources.len()]);
         let mut stream = connect_from(src, self.target(i).addr)?;
+        if !self.cfg.idle {
+            // Replies are timed by when they arrived (sys/stamp.rs); without
+            // the kernel's stamp, by when they were read.
+            let _ = crate::sys::stamp::enable(&stream);
+        }
         // Both interests once, for good: edge-triggered, so WRITABLE only
         // fires when a full send buffer frees up — no re-registering per
         // message.

@@ -2,7 +2,7 @@
 //! start, in one write), reading replies and having the protocol judge
 //! them, and — with `--rate` — the schedule that says when each is due.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::Instant;
 
 use super::{Driver, Phase};
@@ -102,13 +102,16 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// Read connection `i` until drained, judging replies as they come.
+    /// A reply is timed by when its last bytes arrived (the kernel's
+    /// stamp, sys/stamp.rs), not by when this loop got round to reading
+    /// them: that would add the loop's own wake-up to the server's time.
     pub(super) fn read_replies(&mut self, i: usize, peer_fin: bool) {
-        let now_ns = self.measure.ns(Instant::now());
+        let mut now_ns = self.measure.ns(Instant::now());
         let replied = self.conns[i].replied;
         loop {
             let c = &mut self.conns[i];
-            match c.stream.read(&mut self.scratch[..]) {
-                Ok(0) => {
+            match crate::sys::stamp::recv(&c.stream, &mut self.scratch[..]) {
+                Ok((0, _)) => {
                     // The close may complete a reply (an HTTP body until
                     // close): judge what waits with the EOF; a reply it
                     // completes replaces the connection, as `Connection:
@@ -118,9 +121,11 @@ impl<P: Protocol> Driver<'_, P> {
                     }
                     return self.lose(i, "closed by the server");
                 }
-                Ok(n) => {
+                Ok((n, age)) => {
                     self.measure.read(n);
-                    if !self.cfg.idle && !self.judge(i, n, now_ns, false) {
+                    now_ns = self.measure.ns(Instant::now());
+                    let arrived = now_ns.saturating_sub(age.unwrap_or(0));
+                    if !self.cfg.idle && !self.judge(i, n, arrived, false) {
                         return; // lost
                     }
                     // A short read: drained (see server/drive.rs, read_once).
@@ -144,9 +149,9 @@ impl<P: Protocol> Driver<'_, P> {
     }
 
     /// Judge the `n` bytes just read into the scratch buffer (after any
-    /// the protocol left unjudged): each complete reply is timed and
-    /// counted; `eof`: the server has closed after them. False if the
-    /// connection was lost or replaced.
+    /// the protocol left unjudged), which arrived at `now_ns`: each
+    /// complete reply is timed and counted; `eof`: the server has closed
+    /// after them. False if the connection was lost or replaced.
     fn judge(&mut self, i: usize, n: usize, now_ns: u64, eof: bool) -> bool {
         let conn = self.cfg.global_conn(self.first + i);
         let c = &mut self.conns[i];
@@ -202,7 +207,11 @@ impl<P: Protocol> Driver<'_, P> {
                 break;
             }
             c.replied += 1;
+            self.replied += 1;
             let (due, sent) = c.in_flight.pop_front().unwrap_or((now_ns, now_ns));
+            // No reply comes before its request left (a real-time clock
+            // stepped back would say so).
+            let sent = sent.min(now_ns);
             // An error is not a message: its time is not timed.
             if right {
                 if (due, sent) != (run.0, run.1) && run.2 > 0 {
