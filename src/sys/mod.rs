@@ -54,14 +54,23 @@ pub(crate) fn is_out_of_fds(e: &io::Error) -> bool {
 /// the range is used. Linux only; elsewhere this does nothing.
 #[cfg(target_os = "linux")]
 pub(crate) fn set_bind_address_no_port(sock: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+    switch_on(sock, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT)
+}
+
+/// Set a socket option whose value is an int to 1.
+pub(crate) fn switch_on(
+    sock: &impl std::os::fd::AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: the descriptor is a live socket borrowed for the call, and
     // the option value is a c_int on our stack, passed with its size.
     let rc = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
+            level,
+            name,
             (&on as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -79,7 +88,28 @@ pub(crate) fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io:
 }
 
 pub(crate) mod mmsg;
+#[cfg(target_os = "linux")]
 pub(crate) mod stamp;
+/// Elsewhere no stamps: replies are timed by the read.
+#[cfg(not(target_os = "linux"))]
+pub(crate) mod stamp {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    pub(crate) fn enable(_sock: &impl AsRawFd) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+        // SAFETY: recv writes at most buf.len() bytes into buf.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok((n as usize, None))
+        }
+    }
+}
 pub(crate) mod timer;
 
 /// CPU time (user + system) the calling thread has used.

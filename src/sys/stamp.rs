@@ -23,22 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Ask the kernel to stamp what arrives on `sock`.
 pub(crate) fn enable(sock: &impl AsRawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt only reads the int we pass, for the length we pass.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    super::switch_on(sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
 }
 
 /// Read into `buf` like `read`; with the bytes, how long ago (ns) the
