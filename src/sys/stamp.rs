@@ -14,8 +14,9 @@
 //! come without a stamp, and are timed by the read.
 //!
 //! The kernel stamps with `CLOCK_REALTIME`; `load`'s clock is monotonic.
-//! So a stamp is used only as an age: how long before "now" (read on the
-//! real-time clock just after the receive) the bytes came.
+//! So a stamp is used only against a moment read on both clocks at once
+//! ([`real_now`] beside `Instant::now`): the bytes came that long before
+//! (or after) it.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -26,9 +27,9 @@ pub(crate) fn enable(sock: &impl AsRawFd) -> io::Result<()> {
     super::switch_on(sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
 }
 
-/// Read into `buf` like `read`; with the bytes, how long ago (ns) the
-/// newest of them arrived, if the kernel said (None without a stamp:
-/// option not set, or nothing read).
+/// Read into `buf` like `read`; with the bytes, when the newest of them
+/// arrived (ns since the epoch, real-time clock), if the kernel said (None
+/// without a stamp: option not set, or nothing read).
 pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -62,12 +63,11 @@ pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Op
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    let age = stamp.map(|at| real_now().saturating_sub(at));
-    Ok((n as usize, age))
+    Ok((n as usize, stamp))
 }
 
 /// The real-time clock, in ns since the epoch (the stamps' clock).
-fn real_now() -> u64 {
+pub(crate) fn real_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -100,10 +100,10 @@ mod tests {
         let written = Instant::now();
         w.write_all(b"hello").unwrap();
         std::thread::sleep(Duration::from_millis(30));
-        let (n, age) = super::recv(&r, &mut buf).unwrap();
+        let (n, at) = super::recv(&r, &mut buf).unwrap();
+        let age = super::real_now() - at.expect("a stamp");
         let waited = written.elapsed().as_nanos() as u64;
         assert_eq!(&buf[..n], b"hello");
-        let age = age.expect("a stamp");
         assert!(
             (30_000_000..=waited).contains(&age),
             "age {age} ns, waited {waited} ns"
@@ -118,7 +118,7 @@ mod tests {
         let (r, _) = l.accept().unwrap();
         w.write_all(b"hi").unwrap();
         let mut buf = [0u8; 8];
-        let (n, age) = super::recv(&r, &mut buf).unwrap();
-        assert_eq!((&buf[..n], age), (&b"hi"[..], None));
+        let (n, at) = super::recv(&r, &mut buf).unwrap();
+        assert_eq!((&buf[..n], at), (&b"hi"[..], None));
     }
 }

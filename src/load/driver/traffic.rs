@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::{Driver, Phase};
 use crate::load::protocol::{Protocol, Verdict};
 use crate::load::reason;
+use crate::sys::stamp;
 
 /// Bytes of requests gathered for one write, at most (a pipeline of big
 /// messages goes out in several).
@@ -106,11 +107,14 @@ impl<P: Protocol> Driver<'_, P> {
     /// stamp, sys/stamp.rs), not by when this loop got round to reading
     /// them: that would add the loop's own wake-up to the server's time.
     pub(super) fn read_replies(&mut self, i: usize, peer_fin: bool) {
-        let mut now_ns = self.measure.ns(Instant::now());
+        // Both clocks at once: a stamp (real time) is placed on ours by
+        // its distance from this moment.
+        let now_ns = self.measure.ns(Instant::now());
+        let real = stamp::real_now();
         let replied = self.conns[i].replied;
         loop {
             let c = &mut self.conns[i];
-            match crate::sys::stamp::recv(&c.stream, &mut self.scratch[..]) {
+            match stamp::recv(&c.stream, &mut self.scratch[..]) {
                 Ok((0, _)) => {
                     // The close may complete a reply (an HTTP body until
                     // close): judge what waits with the EOF; a reply it
@@ -121,10 +125,13 @@ impl<P: Protocol> Driver<'_, P> {
                     }
                     return self.lose(i, "closed by the server");
                 }
-                Ok((n, age)) => {
+                Ok((n, at)) => {
                     self.measure.read(n);
-                    now_ns = self.measure.ns(Instant::now());
-                    let arrived = now_ns.saturating_sub(age.unwrap_or(0));
+                    let arrived = match at {
+                        Some(at) if at >= real => now_ns + (at - real),
+                        Some(at) => now_ns.saturating_sub(real - at),
+                        None => now_ns,
+                    };
                     if !self.cfg.idle && !self.judge(i, n, arrived, false) {
                         return; // lost
                     }
