@@ -284,7 +284,7 @@ fn cpu_ns(pid: u32) -> u64 {
 /// (docs/protocol.md): a server that answers every 5 ms leaves `load`
 /// asleep nearly all the time. A look without its bound spins through
 /// each 50 ms trial of looking (one in 22 stretches): 3–5 % of the time;
-/// 50 µs looks, or sleeping at once, well under 1 %.
+/// 50 µs looks, or sleeping at once, under 1 % (0.6–0.8 % here).
 #[test]
 fn waiting_for_a_slow_reply_sleeps_after_a_short_look() {
     let t = target(slow_ok_server(std::time::Duration::from_millis(5)));
