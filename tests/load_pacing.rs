@@ -66,34 +66,36 @@ fn a_stalled_server_shows_in_latency_from_the_due_time_not_in_uncorrected() {
 /// by when `load` got round to reading it: `load` itself stopped for
 /// 300 ms, twice, with replies arriving meanwhile, does not show in the
 /// server's latency. Timed by the read, the replies that waited out a
-/// stop would be ≥ 300 ms.
+/// stop would be ≥ 300 ms. Over TCP and over UDP.
 #[test]
 fn a_stalled_load_does_not_show_in_the_servers_latency() {
     let _serial = one_at_a_time();
-    let srv = spawn_serve(&["--listen", "echo=tcp://127.0.0.1:0"]);
-    let (child, _progress) = load_under_way(&[
-        &format!("tcp://{}", srv.addrs[0]),
-        "--conns",
-        "2",
-        "--pipeline",
-        "4",
-        "--duration",
-        "3",
-        "--json",
-    ]);
-    let pid = child.id() as libc::pid_t;
-    for _ in 0..2 {
-        // SAFETY: kill only sends a signal to our own child.
-        unsafe { libc::kill(pid, libc::SIGSTOP) };
-        std::thread::sleep(Duration::from_millis(300));
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
-        std::thread::sleep(Duration::from_millis(300));
+    for scheme in ["tcp", "udp"] {
+        let srv = spawn_serve(&["--listen", &format!("echo={scheme}://127.0.0.1:0")]);
+        let (child, _progress) = load_under_way(&[
+            &format!("{scheme}://{}", srv.addrs[0]),
+            "--conns",
+            "2",
+            "--pipeline",
+            "4",
+            "--duration",
+            "3",
+            "--json",
+        ]);
+        let pid = child.id() as libc::pid_t;
+        for _ in 0..2 {
+            // SAFETY: kill only sends a signal to our own child.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let out = child.wait_with_output().unwrap();
+        let v = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{scheme}: {v}");
+        assert!(us(&v, "latency_us", "max") < 100_000.0, "{scheme}: {v}");
     }
-    let out = child.wait_with_output().unwrap();
-    let v = json(&out);
-    assert_eq!(out.status.code(), Some(0), "{v}");
-    assert!(us(&v, "latency_us", "max") < 100_000.0, "{v}");
 }
 
 #[test]

@@ -55,13 +55,15 @@ pub struct RecvBatch {
 }
 
 /// What one slot received: the sender (`None` if the kernel gave an
-/// address of a family we do not know), the bytes, and — if GRO coalesced
-/// several datagrams — the size of each (the last may be shorter).
+/// address of a family we do not know), the bytes, — if GRO coalesced
+/// several datagrams — the size of each (the last may be shorter), and
+/// when they arrived, if the socket asked for stamps (sys/stamp.rs).
 #[derive(Clone, Copy, Debug)]
 struct Got {
     from: Option<SocketAddr>,
     len: usize,
     segment: Option<usize>,
+    stamp: Option<u64>,
 }
 
 impl Default for RecvBatch {
@@ -78,10 +80,20 @@ impl RecvBatch {
     /// (`None` if the kernel gave an address of a family we do not know);
     /// a GRO buffer is cut back into the datagrams it carries.
     pub(crate) fn datagrams(&self) -> impl Iterator<Item = (Option<SocketAddr>, &[u8])> + '_ {
+        self.each().map(|(g, d)| (g.from, d))
+    }
+
+    /// The same datagrams, each with when it arrived (ns since the epoch,
+    /// real-time clock) if the socket asked for stamps; a GRO run shares
+    /// one.
+    pub(crate) fn stamped(&self) -> impl Iterator<Item = (Option<u64>, &[u8])> + '_ {
+        self.each().map(|(g, d)| (g.stamp, d))
+    }
+
+    fn each(&self) -> impl Iterator<Item = (&Got, &[u8])> + '_ {
         self.got.iter().enumerate().flat_map(move |(i, g)| {
             let bytes = &self.bufs[i * SLOT..i * SLOT + g.len];
-            let seg = g.segment.unwrap_or(g.len);
-            cut_into_datagrams(bytes, seg).map(move |d| (g.from, d))
+            cut_into_datagrams(bytes, g.segment.unwrap_or(g.len)).map(move |d| (g, d))
         })
     }
 
@@ -107,6 +119,7 @@ impl RecvBatch {
                 from: Some(from),
                 len,
                 segment: None,
+                stamp: None,
             });
         }
         self.got.len()
@@ -337,6 +350,71 @@ mod tests {
         }
         assert!(matches!(inb.recv(&b), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
         Some((messages, seen))
+    }
+
+    /// With stamps asked for, every datagram comes with when it arrived,
+    /// a GRO run too (all of it with one); without, none does.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn datagrams_come_stamped_when_asked_with_gro_and_without() {
+        use crate::sys::stamp;
+        for (gro, stamped) in [(false, true), (true, true), (true, false)] {
+            let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            if gro {
+                enable_gro(&b);
+            }
+            if stamped {
+                stamp::enable(&b).unwrap();
+            }
+            let to = b.local_addr().unwrap();
+            let mut inb = RecvBatch::default();
+            let mut recv = |n: usize| {
+                let mut got = Vec::new();
+                while got.len() < n {
+                    match inb.recv(&b) {
+                        Ok(_) => got.extend(inb.stamped().map(|(at, d)| (at, d.len()))),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(std::time::Duration::from_millis(1))
+                        }
+                        Err(e) => panic!("recv: {e}"),
+                    }
+                }
+                got
+            };
+            // Stamping is switched on for the stack a moment after the
+            // first socket asks (sys/stamp.rs): wait for it.
+            let on = !stamped
+                || (0..1000).any(|_| {
+                    a.send_to(b".", to).unwrap();
+                    recv(1)[0].0.is_some()
+                });
+            assert!(on, "no receive stamp in a second");
+            let mut out = SendBatch::default();
+            for _ in 0..3 {
+                out.push(to, &[7; 100], false);
+            }
+            let sent = stamp::real_now();
+            assert_eq!(out.send(&a, 0).unwrap(), out.len());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let got = recv(3);
+            let waited = stamp::real_now() - sent;
+            assert_eq!(got.len(), 3, "gro {gro}");
+            for (at, len) in got {
+                assert_eq!(len, 100);
+                match at {
+                    Some(at) => {
+                        assert!(stamped, "gro {gro}: a stamp nobody asked for");
+                        let age = stamp::real_now() - at;
+                        assert!(
+                            (20_000_000..=waited + 1_000_000).contains(&age),
+                            "age {age}"
+                        );
+                    }
+                    None => assert!(!stamped, "gro {gro}: no stamp"),
+                }
+            }
+        }
     }
 
     #[test]

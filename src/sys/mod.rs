@@ -88,32 +88,7 @@ pub(crate) fn set_bind_address_no_port(_sock: &impl std::os::fd::AsRawFd) -> io:
 }
 
 pub(crate) mod mmsg;
-#[cfg(target_os = "linux")]
 pub(crate) mod stamp;
-/// Elsewhere no stamps: replies are timed by the read.
-#[cfg(not(target_os = "linux"))]
-pub(crate) mod stamp {
-    use std::io;
-    use std::os::fd::AsRawFd;
-
-    pub(crate) fn enable(_sock: &impl AsRawFd) -> io::Result<()> {
-        Ok(())
-    }
-
-    pub(crate) fn real_now() -> u64 {
-        0
-    }
-
-    pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-        // SAFETY: recv writes at most buf.len() bytes into buf.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok((n as usize, None))
-        }
-    }
-}
 pub(crate) mod timer;
 
 /// CPU time (user + system) the calling thread has used.

@@ -23,13 +23,32 @@ use std::os::fd::AsRawFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Ask the kernel to stamp what arrives on `sock`.
+#[cfg(target_os = "linux")]
 pub(crate) fn enable(sock: &impl AsRawFd) -> io::Result<()> {
     super::switch_on(sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
+}
+
+/// Elsewhere no stamps: replies are timed by the read.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn enable(_sock: &impl AsRawFd) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    // SAFETY: recv writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok((n as usize, None))
+    }
 }
 
 /// Read into `buf` like `read`; with the bytes, when the newest of them
 /// arrived (ns since the epoch, real-time clock), if the kernel said (None
 /// without a stamp: option not set, or nothing read).
+#[cfg(target_os = "linux")]
 pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -66,6 +85,17 @@ pub(crate) fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Op
     Ok((n as usize, stamp))
 }
 
+/// A stamp `at` (real-time ns) on another clock, which read `now` when the
+/// real-time clock read `real`: that far before or after `now` (no stamp:
+/// `now`).
+pub(crate) fn place(at: Option<u64>, now: u64, real: u64) -> u64 {
+    match at {
+        Some(at) if at >= real => now + (at - real),
+        Some(at) => now.saturating_sub(real - at),
+        None => now,
+    }
+}
+
 /// The real-time clock, in ns since the epoch (the stamps' clock).
 pub(crate) fn real_now() -> u64 {
     SystemTime::now()
@@ -73,7 +103,7 @@ pub(crate) fn real_now() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
@@ -108,6 +138,22 @@ mod tests {
             (30_000_000..=waited).contains(&age),
             "age {age} ns, waited {waited} ns"
         );
+    }
+
+    /// A stamp lands as far from `now` as it is from `real`, either way;
+    /// none lands at `now`; nothing lands before the clock's zero.
+    #[test]
+    fn a_stamp_is_placed_by_its_distance_from_a_reading_of_both_clocks() {
+        let real = 1_700_000_000_000_000_000u64;
+        for (at, now, want) in [
+            (Some(real - 300), 1_000, 700),
+            (Some(real + 300), 1_000, 1_300),
+            (Some(real), 1_000, 1_000),
+            (None, 1_000, 1_000),
+            (Some(real - 5_000), 1_000, 0),
+        ] {
+            assert_eq!(super::place(at, now, real), want, "{at:?} at {now}");
+        }
     }
 
     /// Without the option there is no stamp, and the bytes still come.

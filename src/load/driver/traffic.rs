@@ -127,11 +127,7 @@ impl<P: Protocol> Driver<'_, P> {
                 }
                 Ok((n, at)) => {
                     self.measure.read(n);
-                    let arrived = match at {
-                        Some(at) if at >= real => now_ns + (at - real),
-                        Some(at) => now_ns.saturating_sub(real - at),
-                        None => now_ns,
-                    };
+                    let arrived = stamp::place(at, now_ns, real);
                     if !self.cfg.idle && !self.judge(i, n, arrived, false) {
                         return; // lost
                     }

@@ -27,6 +27,7 @@ use super::report::Report;
 use super::{LoadConfig, Stop};
 use crate::addr::Endpoint;
 use crate::sys::mmsg::{self, RecvBatch, SendBatch};
+use crate::sys::stamp;
 
 mod datagram;
 
@@ -107,6 +108,9 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
             // Replies in runs may then come as one buffer (GRO), cut back
             // into datagrams by RecvBatch.
             mmsg::enable_gro(&socket);
+            // Replies are timed by when they arrived (sys/stamp.rs);
+            // without the kernel's stamp, by when they were read.
+            let _ = stamp::enable(&socket);
             poll.registry().register(
                 &mut socket,
                 Token(i),
@@ -276,9 +280,12 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
                     break;
                 }
             };
+            // Both clocks at once: each datagram's stamp is placed on ours
+            // by its distance from this moment.
             let now = self.measure.ns(Instant::now());
+            let real = stamp::real_now();
             let (conn, target) = (self.cfg.global_conn(self.first + i), self.target(i));
-            for (_, d) in self.inb.datagrams() {
+            for (at, d) in self.inb.stamped() {
                 let s = &mut self.socks[i];
                 self.measure.read(d.len());
                 judge(
@@ -287,7 +294,7 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
                     s,
                     (conn, target),
                     d,
-                    now,
+                    stamp::place(at, now, real),
                 );
             }
             if k < mmsg::BATCH {
@@ -358,7 +365,9 @@ fn judge<P: Protocol>(
         Verdict::Error { why, .. } | Verdict::Broken(why) => Some(why),
     };
     match why {
-        None => measure.replies(due, sent, now, 1),
+        // No reply comes before its request left (a real-time clock
+        // stepped back would say so).
+        None => measure.replies(due, sent.min(now), now, 1),
         Some(why) => measure.error(&why, target),
     }
 }

@@ -10,9 +10,12 @@ use mio::net::UdpSocket;
 
 use super::{Got, Item, BATCH, SLOT};
 
-/// Room for one control message carrying an int (UDP_GRO's segment
-/// size) or a u16 (UDP_SEGMENT's), aligned as a cmsghdr must be.
-type Cmsg = [u64; 4];
+/// Room for the control messages of one received buffer, aligned as a
+/// cmsghdr must be: an int (UDP_GRO's segment size) and a timespec
+/// (SCM_TIMESTAMPNS, when `load` asked for stamps).
+type Cmsg = [u64; 8];
+/// Room for one sent buffer's: a u16 (UDP_SEGMENT's).
+type SendCmsg = [u64; 4];
 
 /// Ask the kernel to hand over GRO runs whole (Linux 5.0 and later).
 /// `false` where it cannot: datagrams then come one a slot, as before.
@@ -38,7 +41,7 @@ pub(super) fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> i
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { mem::zeroed() };
     let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { mem::zeroed() };
-    let mut cmsgs: [Cmsg; BATCH] = [[0; 4]; BATCH];
+    let mut cmsgs: [Cmsg; BATCH] = [[0; 8]; BATCH];
     for (i, slot) in bufs.chunks_exact_mut(SLOT).enumerate().take(BATCH) {
         iovs[i] = libc::iovec {
             iov_base: slot.as_mut_ptr().cast(),
@@ -70,31 +73,40 @@ pub(super) fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> i
         return Err(io::Error::last_os_error());
     }
     for (h, name) in hdrs.iter().zip(&names).take(n as usize) {
+        let (segment, stamp) = control(&h.msg_hdr);
         got.push(Got {
             from: to_socket_addr(name),
             len: h.msg_len as usize,
-            segment: gro_segment(&h.msg_hdr),
+            segment,
+            stamp,
         });
     }
     Ok(())
 }
 
-/// The UDP_GRO control message's segment size, if the kernel sent one.
-fn gro_segment(h: &libc::msghdr) -> Option<usize> {
+/// What the control messages say: UDP_GRO's segment size, and the
+/// receive stamp (ns since the epoch, real-time clock; sys/stamp.rs), if
+/// the kernel sent them.
+fn control(h: &libc::msghdr) -> (Option<usize>, Option<u64>) {
+    let (mut segment, mut stamp) = (None, None);
     // SAFETY: `h` was filled by recvmmsg: msg_control points at our
     // live control buffer and msg_controllen says how much of it the
     // kernel wrote; the CMSG_* macros stay inside that length.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+            let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
+            if level == libc::SOL_UDP && kind == libc::UDP_GRO {
                 let size = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
-                return (size > 0).then_some(size as usize);
+                segment = (size > 0).then_some(size as usize);
+            } else if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    None
+    (segment, stamp)
 }
 
 pub(super) fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Result<usize> {
@@ -102,7 +114,7 @@ pub(super) fn send(socket: &UdpSocket, arena: &[u8], items: &[Item]) -> io::Resu
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { mem::zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { mem::zeroed() };
     let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { mem::zeroed() };
-    let mut cmsgs: [Cmsg; BATCH] = [[0; 4]; BATCH];
+    let mut cmsgs: [SendCmsg; BATCH] = [[0; 4]; BATCH];
     let n = items.len().min(BATCH);
     for (i, it) in items.iter().take(n).enumerate() {
         let payload = &arena[it.start..it.start + it.len];

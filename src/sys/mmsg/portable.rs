@@ -19,6 +19,7 @@ pub(super) fn recv(socket: &UdpSocket, bufs: &mut [u8], got: &mut Vec<Got>) -> i
                 from: Some(from),
                 len,
                 segment: None,
+                stamp: None,
             }),
             Err(e) if got.is_empty() => return Err(e),
             Err(_) => break,
