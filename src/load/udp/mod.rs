@@ -238,12 +238,14 @@ impl<'a, P: Protocol> UdpDriver<'a, P> {
         }
         let mut from = 0;
         while from < self.batch.len() {
+            // Read before the call: a reply may arrive (and be stamped)
+            // before a send of many datagrams returns.
+            let t = self.measure.ns(Instant::now());
             match self.batch.send(&s.socket, from) {
                 Ok(n) => {
                     self.measure.write();
                     // n messages; a GSO run is one message of several
                     // datagrams.
-                    let t = self.measure.ns(Instant::now());
                     for k in from..from + n {
                         for _ in 0..self.batch.count(k) {
                             s.in_flight.push_back((s.next_seq, t, t));
