@@ -5,10 +5,11 @@
 //! Which costs less depends on the server and the machine, and is not
 //! known in advance. A sleep costs a context switch and, on a VM whose
 //! idle vCPU halts, a wake-up the *server* pays for too (its write must
-//! send an interrupt to wake ours). Against a server that answers in a
-//! few µs (redis) looking is cheaper per reply and the server does more;
-//! against one that takes 20 µs a request (nginx with one worker) the
-//! look mostly finds nothing and is pure cost (BENCHMARKS.md, issue 19).
+//! send an interrupt to wake ours). Measured (BENCHMARKS.md, issue 19):
+//! against nginx with one worker (20 µs a request) the look mostly finds
+//! nothing and cost 20–45 % more CPU per request than sleeping; against
+//! redis `load` is busy either way and neither paid; on a machine busy
+//! with other work, looking paid.
 //!
 //! So the driver measures instead of guessing. It runs a stretch of
 //! [`STRETCH`] looking and one sleeping, compares the CPU time each cost
