@@ -7,11 +7,12 @@
 //! 18) and whatever else it was doing to every reply. With the option set,
 //! `recvmsg` hands back, beside the bytes, the time the newest packet among
 //! them entered the network stack; over loopback or a veth pair that is
-//! the server's write.
+//! the server's write. Over UDP the same stamp comes with each datagram
+//! of a `recvmmsg` (mmsg.rs).
 //!
-//! The first socket of a process to ask turns stamping on for the whole
-//! stack, which the kernel does a moment later: bytes that arrive before
-//! come without a stamp, and are timed by the read.
+//! The first socket on the machine to ask turns stamping on for the whole
+//! network stack, which the kernel does a moment later: bytes that arrive
+//! before come without a stamp, and are timed by the read.
 //!
 //! The kernel stamps with `CLOCK_REALTIME`; `load`'s clock is monotonic.
 //! So a stamp is used only against a moment read on both clocks at once
