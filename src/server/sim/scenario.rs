@@ -317,9 +317,14 @@ impl Sim {
                     datagrams.insert(k, Vec::new());
                 }
                 if self.service == "upper" && rng.chance(20) {
-                    // Its reply (three times its size) over the largest
-                    // datagram: answered `ERR reply too long`.
-                    datagrams.push("ΐ".repeat(11_000).into_bytes());
+                    // `ΐ` (2 bytes) uppercases to 6: replies of exactly the
+                    // largest IPv4 datagram (65,507 bytes, answered) and one
+                    // byte over (answered `ERR reply too long`).
+                    for ascii in [5, 6] {
+                        let mut d = "ΐ".repeat(10_917).into_bytes();
+                        d.extend(std::iter::repeat(b'a').take(ascii));
+                        datagrams.push(d);
+                    }
                 }
                 // A source port of the reflection guard's: never answered.
                 let guarded = rng.chance(25);
