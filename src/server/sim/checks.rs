@@ -289,7 +289,7 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
         // docs/protocol.md: nothing to (so nothing from) port 0 or a small
         // service's port; a reply over 65,507 bytes (IPv4) becomes
         // `ERR reply too long`.
-        let guarded = [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
+        let guarded = c.guarded();
         let want: Vec<Vec<u8>> = c
             .datagrams
             .iter()
@@ -322,12 +322,10 @@ pub(super) fn at_end(sim: &Sim) -> Result<(), String> {
     // is): the reply guard alone would hide a switched-off receive guard
     // from echo, upper and count, not from a chat room.
     if sim.family == Family::Udp {
-        let guarded =
-            |c: &&super::scenario::UdpClient| [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
         let handed: usize = sim
             .udp
             .iter()
-            .filter(|c| !guarded(c))
+            .filter(|c| !c.guarded())
             .map(|c| c.datagrams.len())
             .sum();
         let frames_in = sim.server.all.snapshot().frames_in;

@@ -46,14 +46,25 @@ const MIXED: [Family; 6] = [
     Family::Udp,
 ];
 
-/// A UDP client: its datagrams, in order; from a guarded port (0, 7, 9,
-/// 13, 19, 37) at times, some empty, one too big to answer (`upper`).
+/// A UDP client: its datagrams, in order; from a guarded port at times,
+/// some empty, one too big to answer (`upper`).
 #[derive(Debug)]
 pub(crate) struct UdpClient {
     pub addr: SocketAddr,
     pub datagrams: Vec<Vec<u8>>,
     pub sent: usize,
     pub next_at: u64,
+}
+
+/// The source ports the server's reflection guard refuses
+/// (docs/protocol.md), written out here apart from the server's own list.
+const GUARDED_PORTS: [u16; 6] = [0, 7, 9, 13, 19, 37];
+
+impl UdpClient {
+    /// Whether its port is one the guard refuses: owed no answer.
+    pub(crate) fn guarded(&self) -> bool {
+        GUARDED_PORTS.contains(&self.addr.port())
+    }
 }
 
 /// One seed's world, server, clients and what the checks keep.
@@ -330,7 +341,7 @@ impl Sim {
                 let guarded = rng.chance(25);
                 let mut addr = addr(i);
                 if guarded {
-                    addr.set_port([0, 7, 9, 13, 19, 37][rng.below(6) as usize]);
+                    addr.set_port(GUARDED_PORTS[rng.below(6) as usize]);
                 }
                 let next_at = rng.range(0, 20);
                 self.udp.push(UdpClient {

@@ -145,8 +145,7 @@ impl Sim {
             && self.udp.iter().all(|c| {
                 // A guarded source is owed nothing: done once the server
                 // took all it was sent.
-                let guarded = [0, 7, 9, 13, 19, 37].contains(&c.addr.port());
-                let owed = if guarded { 0 } else { c.datagrams.len() };
+                let owed = if c.guarded() { 0 } else { c.datagrams.len() };
                 c.sent == c.datagrams.len()
                     && net.inbox.get(&c.addr).map_or(0, |q| q.len()) >= owed
                     && net.udps.iter().all(|u| u.inq.is_empty())
